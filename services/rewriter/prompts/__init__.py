@@ -1,0 +1,54 @@
+"""Versioned prompt templates (TOML files beside this module)."""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from services.core.errors import ConfigError
+
+PROMPTS_DIR = Path(__file__).resolve().parent
+
+
+@dataclass(frozen=True)
+class PromptTemplate:
+    name: str
+    system: str
+    user: str
+    shots: tuple[tuple[str, str], ...]
+    version: str  # name + hash of the file: any edit gives a new version
+
+    def messages(self, query: str) -> list[dict[str, str]]:
+        """Chat messages for one query: system, few-shot turns, then the query."""
+        messages = [{"role": "system", "content": self.system}]
+        for shopper, rewrite in self.shots:
+            messages += [{"role": "user", "content": self.user.format(query=shopper)}]
+            messages += [{"role": "assistant", "content": rewrite}]
+        messages.append({"role": "user", "content": self.user.format(query=query)})
+        return messages
+
+
+@lru_cache(maxsize=16)
+def load_prompt(name: str) -> PromptTemplate:
+    path = PROMPTS_DIR / f"{name}.toml"
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in PROMPTS_DIR.glob("*.toml")))
+        raise ConfigError(f"unknown prompt {name!r}; available: {known}")
+    raw = path.read_bytes()
+    try:
+        data = tomllib.loads(raw.decode())
+        shots = tuple((str(a), str(b)) for a, b in data.get("shots", []))
+        template = PromptTemplate(
+            name=str(data["name"]),
+            system=str(data["system"]),
+            user=str(data.get("user", "{query}")),
+            shots=shots,
+            version=f"{name}@{hashlib.sha256(raw).hexdigest()[:8]}",
+        )
+        template.messages("probe")  # a bad placeholder fails here, at load, not per request
+    except (KeyError, ValueError, IndexError, tomllib.TOMLDecodeError) as error:
+        raise ConfigError(f"prompt {path.name} is malformed: {error}") from None
+    return template
