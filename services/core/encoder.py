@@ -42,9 +42,15 @@ class Encoder:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         vectors = self.model.encode(
-            texts, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+            texts,
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
         ).astype(np.float32, copy=False)
         bad = ~np.isfinite(vectors).all(axis=1)
         if bad.any():
-            raise InvalidInput(f"text #{int(np.flatnonzero(bad)[0])} could not be encoded (non-finite embedding)")
+            raise InvalidInput(
+                f"text #{int(np.flatnonzero(bad)[0])} could not be encoded (non-finite embedding)"
+            )
         return vectors

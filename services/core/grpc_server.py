@@ -138,7 +138,11 @@ async def serve(service: GrpcService, settings: GrpcServiceSettings) -> int:
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
     service.register(server)
     reflection.enable_server_reflection(
-        [service.full_name, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
+        [
+            service.full_name,
+            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            reflection.SERVICE_NAME,
+        ],
         server,
     )
     if server.add_insecure_port(settings.bind) == 0:
@@ -181,7 +185,9 @@ async def serve(service: GrpcService, settings: GrpcServiceSettings) -> int:
     return exit_code
 
 
-def run_service(role: str, settings_cls: type[GrpcServiceSettingsT], factory: Callable[[Any], GrpcService]) -> int:
+def run_service(
+    role: str, settings_cls: type[GrpcServiceSettingsT], factory: Callable[[Any], GrpcService]
+) -> int:
     """Entry point body of `python -m services.<role>`: settings, logging, engine, serve."""
     settings = load_settings(settings_cls)
     setup_logging(role, settings.log_level)

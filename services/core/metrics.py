@@ -12,7 +12,9 @@ from __future__ import annotations
 from prometheus_client import Counter, Histogram, start_http_server
 
 GRPC_REQUESTS = Counter(
-    "tailsynth_grpc_requests_total", "gRPC requests handled, by final status code.", ["service", "method", "code"]
+    "tailsynth_grpc_requests_total",
+    "gRPC requests handled, by final status code.",
+    ["service", "method", "code"],
 )
 GRPC_LATENCY = Histogram(
     "tailsynth_grpc_request_duration_seconds",
@@ -21,7 +23,9 @@ GRPC_LATENCY = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
 GRPC_ITEMS = Counter(
-    "tailsynth_grpc_items_total", "Items processed by gRPC requests (texts, pairs, candidates).", ["service", "method"]
+    "tailsynth_grpc_items_total",
+    "Items processed by gRPC requests (texts, pairs, candidates).",
+    ["service", "method"],
 )
 
 

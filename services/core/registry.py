@@ -21,7 +21,9 @@ class Registry(Generic[T]):
 
     def get(self, name: str) -> type[T]:
         if name not in self.entries:
-            raise ConfigError(f"unknown {self.kind} engine {name!r}; choose one of: {', '.join(self.names())}")
+            raise ConfigError(
+                f"unknown {self.kind} engine {name!r}; choose one of: {', '.join(self.names())}"
+            )
         module_name, _, class_name = self.entries[name].partition(":")
         try:
             module = importlib.import_module(module_name)

@@ -27,7 +27,9 @@ class BaseServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
 
     state_dir: Path = shared(
-        "STATE_DIR", Path(".tailsynth"), "Writable directory for converted models, indexes, Redis data and the store."
+        "STATE_DIR",
+        Path(".tailsynth"),
+        "Writable directory for converted models, indexes, Redis data and the store.",
     )
     log_level: str = shared("LOG_LEVEL", "INFO", "Python log level (DEBUG, INFO, WARNING, ERROR).")
 

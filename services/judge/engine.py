@@ -34,4 +34,6 @@ class JudgeEngine(ABC):
         """Calibrated relevance in [0, 1] for each (query, text, kind)."""
 
 
-ENGINES: Registry[JudgeEngine] = Registry("judge", {"embedding": "services.judge.engines.embedding:EmbeddingJudge"})
+ENGINES: Registry[JudgeEngine] = Registry(
+    "judge", {"embedding": "services.judge.engines.embedding:EmbeddingJudge"}
+)

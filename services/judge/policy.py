@@ -32,10 +32,18 @@ class AcceptancePolicy:
 
     @classmethod
     def from_settings(cls, settings: JudgeSettings) -> AcceptancePolicy:
-        return cls(settings.product_threshold, settings.rewrite_threshold, settings.exact_at, settings.partial_at)
+        return cls(
+            settings.product_threshold, settings.rewrite_threshold, settings.exact_at, settings.partial_at
+        )
 
     def decide(self, kind: PairKind, score: float) -> Decision:
-        label = Label.EXACT if score >= self.exact_at else Label.PARTIAL if score >= self.partial_at else Label.IRRELEVANT
+        label = (
+            Label.EXACT
+            if score >= self.exact_at
+            else Label.PARTIAL
+            if score >= self.partial_at
+            else Label.IRRELEVANT
+        )
         threshold = self.product_threshold if kind is PairKind.QUERY_PRODUCT else self.rewrite_threshold
         accepted = score >= threshold
         what = "relevance" if kind is PairKind.QUERY_PRODUCT else "intent match"
@@ -43,4 +51,7 @@ class AcceptancePolicy:
         return Decision(score, label, accepted, reason)
 
     def describe(self) -> str:
-        return f"product>={self.product_threshold},rewrite>={self.rewrite_threshold},exact>={self.exact_at},partial>={self.partial_at}"
+        return (
+            f"product>={self.product_threshold},rewrite>={self.rewrite_threshold},"
+            f"exact>={self.exact_at},partial>={self.partial_at}"
+        )

@@ -45,7 +45,9 @@ def validate_pairs(request: judge_pb2.JudgeRequest, max_pairs: int) -> list[tupl
         if not query or not text:
             raise InvalidInput(f"pairs[{i}] has an empty {'query' if not query else 'text'}")
         if len(query) > MAX_QUERY_CHARS or len(text) > MAX_TEXT_CHARS:
-            raise InvalidInput(f"pairs[{i}] is too long (query <= {MAX_QUERY_CHARS}, text <= {MAX_TEXT_CHARS} chars)")
+            raise InvalidInput(
+                f"pairs[{i}] is too long (query <= {MAX_QUERY_CHARS}, text <= {MAX_TEXT_CHARS} chars)"
+            )
         pairs.append((query, text[:JUDGED_TEXT_CHARS], kind))
     return pairs
 
@@ -83,7 +85,9 @@ class JudgeService(GrpcService, judge_pb2_grpc.JudgeServicer):
     def version(self) -> str:
         return f"{self.engine.version}|{self.policy.describe()}"
 
-    async def Judge(self, request: judge_pb2.JudgeRequest, context: grpc.aio.ServicerContext) -> judge_pb2.JudgeResponse:
+    async def Judge(
+        self, request: judge_pb2.JudgeRequest, context: grpc.aio.ServicerContext
+    ) -> judge_pb2.JudgeResponse:
         pairs = validate_pairs(request, self.settings.max_pairs)
         scores = await self._score(pairs)
         GRPC_ITEMS.labels(self.name, "Judge").inc(len(pairs))
@@ -92,7 +96,10 @@ class JudgeService(GrpcService, judge_pb2_grpc.JudgeServicer):
             decision = self.policy.decide(kind, score)
             judgments.append(
                 judge_pb2.Judgment(
-                    score=decision.score, label=LABELS[decision.label], accepted=decision.accepted, reason=decision.reason
+                    score=decision.score,
+                    label=LABELS[decision.label],
+                    accepted=decision.accepted,
+                    reason=decision.reason,
                 )
             )
         return judge_pb2.JudgeResponse(judgments=judgments, judge_version=self.version)
@@ -103,5 +110,8 @@ class JudgeService(GrpcService, judge_pb2_grpc.JudgeServicer):
         if not self.loaded:
             raise NotReady("judge is still loading its model")
         return common_pb2.ServiceInfo(
-            service=self.name, engine=self.engine.name, version=self.version, details={"policy": self.policy.describe()}
+            service=self.name,
+            engine=self.engine.name,
+            version=self.version,
+            details={"policy": self.policy.describe()},
         )

@@ -101,7 +101,9 @@ class RetrieverClient(_Client):
 
 def _hit(hit: retriever_pb2.Hit) -> Hit:
     p = hit.product
-    return Hit(product_id=p.id, title=p.title, text=product_text(p.title, p.brand, p.category), score=hit.score)
+    return Hit(
+        product_id=p.id, title=p.title, text=product_text(p.title, p.brand, p.category), score=hit.score
+    )
 
 
 class JudgeClient(_Client):

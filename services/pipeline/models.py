@@ -7,7 +7,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 class Rewards(BaseModel):
     relevance: float = Field(description="Judge score that the rewrite keeps the query's intent, [0, 1].")
-    increment: float = Field(description="Accepted products the rewrite adds beyond the query's own, / top_k.")
+    increment: float = Field(
+        description="Accepted products the rewrite adds beyond the query's own, / top_k."
+    )
     alignment: float = Field(description="Share of the rewrite's retrieved products that were accepted.")
     diversity: float = Field(description="Share of the rewrite's products that no other rewrite retrieved.")
 

@@ -18,7 +18,9 @@ log = logging.getLogger(__name__)
 def index_is_current(settings: RetrieverSettings, catalog: Path) -> bool:
     """True when the served index was built from this exact catalog file."""
     try:
-        manifest = json.loads((current_version_dir(settings.resolved_index_dir) / "manifest.json").read_text())
+        manifest = json.loads(
+            (current_version_dir(settings.resolved_index_dir) / "manifest.json").read_text()
+        )
     except Exception:
         return False
     return bool(manifest.get("catalog_sha256") == file_sha256(catalog))
@@ -29,11 +31,21 @@ def build_from_catalog(settings: RetrieverSettings, catalog: Path, encoder: Enco
     products = load_catalog(catalog)
     encoder = encoder or Encoder(device=settings.device, batch_size=settings.encode_batch_size)
     spec = choose_spec(
-        settings.index_type, len(products), settings.flat_max_products, settings.hnsw_m, settings.hnsw_ef_construction
+        settings.index_type,
+        len(products),
+        settings.flat_max_products,
+        settings.hnsw_m,
+        settings.hnsw_ef_construction,
     )
     log.info("encoding %d products from %s", len(products), catalog)
     vectors = encoder.encode([p.text() for p in products])
     built = build_index(products, vectors, spec, encoder.fingerprint, file_sha256(catalog))
     target = save_index(built, settings.resolved_index_dir)
-    log.info("index %s (%s) written to %s in %.1fs", built.version, spec.kind, target, time.perf_counter() - started)
+    log.info(
+        "index %s (%s) written to %s in %.1fs",
+        built.version,
+        spec.kind,
+        target,
+        time.perf_counter() - started,
+    )
     return target

@@ -89,7 +89,8 @@ def load_catalog(path: Path) -> list[Product]:
         values = {field: _pick(row, field, columns) for field in COLUMNS}
         problem = next((f"empty {f}" for f in ("id", "title") if not values[f]), None)
         problem = problem or next(
-            (f"{f} longer than {n} characters" for f, n in MAX_FIELD_CHARS.items() if len(values[f]) > n), None
+            (f"{f} longer than {n} characters" for f, n in MAX_FIELD_CHARS.items() if len(values[f]) > n),
+            None,
         )
         if problem is None and values["id"] in seen:
             problem = f"duplicate id {values['id']!r} (first on line {seen[values['id']]})"
@@ -100,7 +101,11 @@ def load_catalog(path: Path) -> list[Product]:
         products.append(Product(**values))
     if errors:
         shown = "\n  ".join(errors[:MAX_REPORTED_ERRORS])
-        more = f"\n  ... and {len(errors) - MAX_REPORTED_ERRORS} more" if len(errors) > MAX_REPORTED_ERRORS else ""
+        more = (
+            f"\n  ... and {len(errors) - MAX_REPORTED_ERRORS} more"
+            if len(errors) > MAX_REPORTED_ERRORS
+            else ""
+        )
         raise InvalidInput(f"{path}: {len(errors)} bad rows:\n  {shown}{more}")
     if not products:
         raise InvalidInput(f"{path}: no products")

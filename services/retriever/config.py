@@ -16,12 +16,18 @@ class RetrieverSettings(GrpcServiceSettings):
     bind: str = Field("127.0.0.1:50052", description="host:port the retriever's gRPC server listens on.")
     index_dir: Path | None = Field(None, description="Index root; default <state dir>/index.")
     index_type: str = Field(
-        "auto", pattern="^(auto|flat|hnsw)$", description="auto (Flat up to flat_max_products, else HNSW), flat, hnsw."
+        "auto",
+        pattern="^(auto|flat|hnsw)$",
+        description="auto (Flat up to flat_max_products, else HNSW), flat, hnsw.",
     )
-    flat_max_products: int = Field(20_000, ge=0, description="auto picks exact Flat search up to this many products.")
+    flat_max_products: int = Field(
+        20_000, ge=0, description="auto picks exact Flat search up to this many products."
+    )
     hnsw_m: int = Field(32, ge=4, le=128, description="HNSW graph degree M.")
     hnsw_ef_construction: int = Field(200, ge=8, le=2048, description="HNSW efConstruction.")
-    hnsw_ef_search: int = Field(128, ge=8, le=4096, description="HNSW efSearch (raised to top_k when smaller).")
+    hnsw_ef_search: int = Field(
+        128, ge=8, le=4096, description="HNSW efSearch (raised to top_k when smaller)."
+    )
     max_texts: int = Field(256, ge=1, le=10_000, description="Most texts one Search call may carry.")
     max_top_k: int = Field(1000, ge=1, le=100_000, description="Largest top_k one Search call may ask for.")
     encode_batch_size: int = Field(64, ge=1, le=4096, description="Encoder batch size.")

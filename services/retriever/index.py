@@ -67,12 +67,20 @@ class ProductIndex:
     def kind(self) -> str:
         return str(self.manifest["index_type"])
 
-    def search(self, vectors: np.ndarray, top_k: int, ef_search: int = 128) -> list[list[tuple[Product, float]]]:
+    def search(
+        self, vectors: np.ndarray, top_k: int, ef_search: int = 128
+    ) -> list[list[tuple[Product, float]]]:
         k = min(top_k, len(self.products))
-        params = faiss.SearchParametersHNSW(efSearch=max(ef_search, k)) if self.kind == "hnsw" else None
+        # SearchParametersHNSW is missing from faiss's bundled stub.
+        hnsw_params = faiss.SearchParametersHNSW(efSearch=max(ef_search, k))  # type: ignore[attr-defined]
+        params = hnsw_params if self.kind == "hnsw" else None
         scores, rows = self.index.search(np.ascontiguousarray(vectors, dtype=np.float32), k, params=params)
         return [
-            [(self.products[row], float(score)) for row, score in zip(row_ids, row_scores, strict=True) if row >= 0]
+            [
+                (self.products[row], float(score))
+                for row, score in zip(row_ids, row_scores, strict=True)
+                if row >= 0
+            ]
             for row_ids, row_scores in zip(rows, scores, strict=True)
         ]
 
@@ -133,7 +141,9 @@ def load_index(root: Path, encoder_fingerprint: str) -> ProductIndex:
     except (OSError, json.JSONDecodeError) as error:
         raise ConfigError(f"unreadable index manifest in {directory}: {error}") from None
     if manifest.get("format") != FORMAT:
-        raise ConfigError(f"index in {directory} has format {manifest.get('format')}, expected {FORMAT}; rebuild it")
+        raise ConfigError(
+            f"index in {directory} has format {manifest.get('format')}, expected {FORMAT}; rebuild it"
+        )
     if manifest.get("encoder") != encoder_fingerprint:
         raise ConfigError(
             f"index in {directory} was built with encoder {manifest.get('encoder')!r} but this service runs "

@@ -80,7 +80,9 @@ class RetrieverService(GrpcService, retriever_pb2_grpc.RetrieverServicer):
         return self.index.search(vectors, top_k, self.settings.hnsw_ef_search)
 
     async def _search(self, texts: list[str], top_k: int) -> list[list[tuple[Product, float]]]:
-        return await asyncio.get_running_loop().run_in_executor(self.executor, self._search_sync, texts, top_k)
+        return await asyncio.get_running_loop().run_in_executor(
+            self.executor, self._search_sync, texts, top_k
+        )
 
     async def Search(
         self, request: retriever_pb2.SearchRequest, context: grpc.aio.ServicerContext

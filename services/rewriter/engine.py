@@ -31,7 +31,9 @@ class RewriteEngine(ABC):
         """Identifies the weights being served."""
 
     @abstractmethod
-    def generate(self, messages: list[dict[str, str]], n: int, seed: int | None, max_time_s: float | None) -> Generation:
+    def generate(
+        self, messages: list[dict[str, str]], n: int, seed: int | None, max_time_s: float | None
+    ) -> Generation:
         """n independent samples for one chat conversation (blocking)."""
 
 

@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from services.core.text import clean, normalize_query
 
 _LIST_MARKER = re.compile(r"^\s*(?:\(?\d{1,2}[.):\]]|[-*\u2022>#]+)\s*")
-_LABEL = re.compile(r"^\s*(?:rewrite|rewritten query|query|search query|search|answer|output)\s*\d*\s*[:=-]\s*", re.I)
+_LABEL = re.compile(
+    r"^\s*(?:rewrite|rewritten query|query|search query|search|answer|output)\s*\d*\s*[:=-]\s*", re.I
+)
 _QUOTES = "\"'`\u201c\u201d\u2018\u2019\u00ab\u00bb*_"
 _URLISH = re.compile(r"https?://|www\.|[<>{}\[\]|\\]")
 

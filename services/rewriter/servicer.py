@@ -56,7 +56,8 @@ class RewriterService(GrpcService, rewriter_pb2_grpc.RewriterServicer):
     @property
     def version(self) -> str:
         s = self.settings
-        return f"{self.engine.name}:{self.engine.version}|{self.prompt.version}|t={s.temperature},p={s.top_p},max={s.max_new_tokens}"
+        sampling = f"t={s.temperature},p={s.top_p},max={s.max_new_tokens}"
+        return f"{self.engine.name}:{self.engine.version}|{self.prompt.version}|{sampling}"
 
     async def Rewrite(
         self, request: rewriter_pb2.RewriteRequest, context: grpc.aio.ServicerContext

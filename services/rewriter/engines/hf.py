@@ -34,7 +34,9 @@ class HFEngine(RewriteEngine):
     def version(self) -> str:
         return self._version
 
-    def generate(self, messages: list[dict[str, str]], n: int, seed: int | None, max_time_s: float | None) -> Generation:
+    def generate(
+        self, messages: list[dict[str, str]], n: int, seed: int | None, max_time_s: float | None
+    ) -> Generation:
         import torch
 
         inputs = self.tokenizer.apply_chat_template(

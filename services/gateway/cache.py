@@ -1,0 +1,38 @@
+"""Synthesis results cached in Redis, keyed by (normalised query, parameters, pipeline version)."""
+
+from __future__ import annotations
+
+import logging
+
+from pydantic import ValidationError
+from redis.asyncio import Redis
+
+from services.pipeline.ids import cache_key
+from services.pipeline.models import SynthesisResult
+from services.pipeline.synthesize import SynthesisRequest
+
+log = logging.getLogger(__name__)
+
+
+class ResultCache:
+    def __init__(self, redis: Redis, ttl_s: int) -> None:
+        self.redis = redis
+        self.ttl_s = ttl_s
+
+    @staticmethod
+    def key(request: SynthesisRequest, version: str) -> str:
+        return cache_key(request.query, request.num_rewrites, request.top_k, version)
+
+    async def get(self, request: SynthesisRequest, version: str) -> SynthesisResult | None:
+        raw = await self.redis.get(self.key(request, version))
+        if raw is None:
+            return None
+        try:
+            result = SynthesisResult.model_validate_json(raw)
+        except ValidationError:
+            log.warning("ignoring an unreadable cache entry for %r", request.query)
+            return None
+        return result.model_copy(update={"cached": True})
+
+    async def put(self, request: SynthesisRequest, version: str, result: SynthesisResult) -> None:
+        await self.redis.set(self.key(request, version), result.model_dump_json(), ex=self.ttl_s)

@@ -1,0 +1,133 @@
+"""Training-store sink: Redis Stream (consumer group) -> Parquet files, acknowledged only when durable.
+
+At start the sink first re-reads its own pending entries (delivered before a crash, never acked),
+then new ones. A pair id already in the Parquet store is never written again, so redelivery after
+a crash between write and ack cannot duplicate a pair.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+
+from services.store.stream import FIELDS
+
+log = logging.getLogger(__name__)
+
+SCHEMA = pa.schema(
+    [
+        ("pair_id", pa.string()),
+        ("query", pa.string()),
+        ("product_id", pa.string()),
+        ("title", pa.string()),
+        ("score", pa.float32()),
+        ("label", pa.string()),
+        ("rewrite", pa.string()),
+        ("retrieved_by", pa.string()),
+        ("pipeline_version", pa.string()),
+        ("created_at", pa.float64()),
+        ("stream_id", pa.string()),
+    ]
+)
+
+
+def stored_pair_ids(directory: Path) -> set[str]:
+    ids: set[str] = set()
+    for path in sorted(directory.glob("pairs-*.parquet")):
+        ids.update(pq.read_table(path, columns=["pair_id"]).column("pair_id").to_pylist())
+    return ids
+
+
+def write_parquet_durably(directory: Path, rows: list[dict[str, object]]) -> Path:
+    """Write to a temporary file, fsync, rename into place, fsync the directory."""
+    directory.mkdir(parents=True, exist_ok=True)
+    name = (
+        f"pairs-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{str(rows[0]['stream_id']).replace('-', '_')}"
+    )
+    target = directory / f"{name}.parquet"
+    tmp = directory / f".{name}.tmp"
+    pq.write_table(pa.Table.from_pylist(rows, schema=SCHEMA), tmp)
+    with tmp.open("rb") as handle:
+        os.fsync(handle.fileno())
+    tmp.replace(target)
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return target
+
+
+def _row(stream_id: str, fields: dict[str, str]) -> dict[str, object]:
+    row: dict[str, object] = {name: fields.get(name, "") for name in FIELDS}
+    row["score"] = float(fields.get("score") or 0.0)
+    row["created_at"] = float(fields.get("created_at") or 0.0)
+    row["stream_id"] = stream_id
+    return row
+
+
+class ParquetSink:
+    def __init__(
+        self, redis: Redis, stream_key: str, group: str, consumer: str, directory: Path, batch: int
+    ) -> None:
+        self.redis = redis
+        self.stream_key = stream_key
+        self.group = group
+        self.consumer = consumer
+        self.directory = directory
+        self.batch = batch
+        self.stored = stored_pair_ids(directory)
+
+    async def ensure_group(self) -> None:
+        try:
+            await self.redis.xgroup_create(self.stream_key, self.group, id="0", mkstream=True)
+        except ResponseError as error:
+            if "BUSYGROUP" not in str(error):
+                raise
+
+    async def drain_once(self, block_ms: int | None = None, pending: bool = False) -> int:
+        """Read one batch (own pending or new entries), write it durably, ack it; return pairs written."""
+        reply: Any = await self.redis.xreadgroup(
+            self.group,
+            self.consumer,
+            {self.stream_key: "0" if pending else ">"},
+            count=self.batch,
+            block=block_ms,
+        )
+        entries = [
+            (_s(i), {_s(k): _s(v) for k, v in f.items()}) for _, batch in reply or [] for i, f in batch
+        ]
+        if not entries:
+            return 0
+        rows, batch_ids = [], set()
+        for stream_id, fields in entries:
+            pid = fields.get("pair_id", "")
+            if pid and pid not in self.stored and pid not in batch_ids:
+                batch_ids.add(pid)
+                rows.append(_row(stream_id, fields))
+        if rows:
+            path = await asyncio.to_thread(write_parquet_durably, self.directory, rows)
+            self.stored |= batch_ids
+            log.info("wrote %d pairs to %s", len(rows), path.name)
+        await self.redis.xack(self.stream_key, self.group, *[i for i, _ in entries])
+        return len(rows)
+
+    async def run(self, block_ms: int, stop: asyncio.Event) -> None:
+        await self.ensure_group()
+        while await self.drain_once(pending=True):  # recover what a crashed run read but never acked
+            pass
+        while not stop.is_set():
+            await self.drain_once(block_ms=block_ms)
+
+
+def _s(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
