@@ -1,0 +1,127 @@
+"""`synth`: the command line of tailsynth."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from services.core.errors import ConfigError, InvalidInput
+from services.core.logging import setup_logging
+from services.core.settings import load_settings
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEMO_CATALOG = REPO_ROOT / "data" / "demo" / "catalog.csv"
+
+log = logging.getLogger("synth")
+
+
+def _up(args: argparse.Namespace) -> int:
+    from services.cli.system import LocalSystem
+    from services.store.config import StoreSettings
+
+    settings = load_settings(StoreSettings)
+    system = LocalSystem(state_dir=settings.state_dir, catalog=args.catalog, redis_url=settings.redis_url)
+    system.start()
+    try:
+        url = system.gateway_url
+        print(
+            f"\ntailsynth is up.\n"
+            f"  API:      {url}/v1/synthesize   (docs: {url}/docs, metrics: {url}/metrics)\n"
+            f"  Redis:    {system.redis_url}\n"
+            f"  store:    {settings.store_dir} (Parquet)\n\n"
+            f"  curl -XPOST {url}/v1/synthesize -H 'content-type: application/json' "
+            f'-d \'{{"query":"cordless drill for deck screws"}}\'\n'
+            f'  synth query "cordless drill for deck screws"\n\n'
+            f"Ctrl-C stops everything.",
+            flush=True,
+        )
+        return system.wait()
+    finally:
+        log.info("stopping")
+        system.stop()
+
+
+def _index_build(args: argparse.Namespace) -> int:
+    from services.retriever.build import build_from_catalog
+    from services.retriever.config import RetrieverSettings
+
+    target = build_from_catalog(load_settings(RetrieverSettings), args.catalog)
+    print(f"index written to {target}")
+    return 0
+
+
+def _query(args: argparse.Namespace) -> int:
+    from services.cli.query import run_query
+
+    return run_query(args.url, args.text, args.num_rewrites, args.top_k, not args.no_cache, args.json)
+
+
+def _config(args: argparse.Namespace) -> int:
+    from services.core.settings import env_table
+    from services.gateway.config import GatewaySettings
+    from services.judge.config import JudgeSettings
+    from services.pipeline.config import PipelineSettings
+    from services.retriever.config import RetrieverSettings
+    from services.rewriter.config import RewriterSettings
+    from services.store.config import StoreSettings
+
+    classes = [
+        GatewaySettings,
+        PipelineSettings,
+        RewriterSettings,
+        RetrieverSettings,
+        JudgeSettings,
+        StoreSettings,
+    ]
+    print("| variable | default | meaning |\n|---|---|---|")
+    for env, default, description in env_table(classes):  # type: ignore[arg-type]
+        print(f"| `{env}` | `{default}` | {description} |")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="synth", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    up = commands.add_parser("up", help="start Redis, the three gRPC services, the sink and the gateway")
+    up.add_argument("--catalog", type=Path, default=DEMO_CATALOG, help="catalog to index if no index exists")
+    up.set_defaults(func=_up)
+
+    query = commands.add_parser("query", help="send one query to the running system and show every stage")
+    query.add_argument("text")
+    query.add_argument("--url", default="http://127.0.0.1:8000")
+    query.add_argument("--num-rewrites", type=int, default=4)
+    query.add_argument("--top-k", type=int, default=20)
+    query.add_argument("--no-cache", action="store_true")
+    query.add_argument("--json", action="store_true", help="print the raw response")
+    query.set_defaults(func=_query)
+
+    index = commands.add_parser("index", help="product index commands").add_subparsers(
+        dest="action", required=True
+    )
+    build = index.add_parser("build", help="embed a catalog (CSV or JSONL) and write a FAISS index")
+    build.add_argument("--catalog", type=Path, required=True)
+    build.set_defaults(func=_index_build)
+
+    config = commands.add_parser("config", help="print every TAILSYNTH_ environment variable as a table")
+    config.set_defaults(func=_config)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging("synth", "INFO")
+    try:
+        code: int = args.func(args)
+        return code
+    except (ConfigError, InvalidInput) as error:
+        print(f"synth: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
