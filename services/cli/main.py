@@ -18,11 +18,23 @@ log = logging.getLogger("synth")
 
 
 def _up(args: argparse.Namespace) -> int:
-    from services.cli.system import LocalSystem
+    from services.cli.system import LocalSystem, Ports
+    from services.gateway.config import GatewaySettings
+    from services.judge.config import JudgeSettings
+    from services.retriever.config import RetrieverSettings
+    from services.rewriter.config import RewriterSettings
     from services.store.config import StoreSettings
 
     settings = load_settings(StoreSettings)
-    system = LocalSystem(state_dir=settings.state_dir, catalog=args.catalog, redis_url=settings.redis_url)
+    ports = Ports(
+        rewriter=_port(load_settings(RewriterSettings).bind),
+        retriever=_port(load_settings(RetrieverSettings).bind),
+        judge=_port(load_settings(JudgeSettings).bind),
+        gateway=load_settings(GatewaySettings).port,
+    )
+    system = LocalSystem(
+        state_dir=settings.state_dir, catalog=args.catalog, ports=ports, redis_url=settings.redis_url
+    )
     system.start()
     try:
         url = system.gateway_url
@@ -41,6 +53,10 @@ def _up(args: argparse.Namespace) -> int:
     finally:
         log.info("stopping")
         system.stop()
+
+
+def _port(bind: str) -> int:
+    return int(bind.rpartition(":")[2])
 
 
 def _index_build(args: argparse.Namespace) -> int:

@@ -24,7 +24,10 @@ def shared(name: str, default: Any, description: str, **kwargs: Any) -> Any:
 
 
 class BaseServiceSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+    # populate_by_name: code and tests may pass shared fields by name (state_dir=...) as well as by alias.
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, extra="ignore", frozen=True, populate_by_name=True
+    )
 
     state_dir: Path = shared(
         "STATE_DIR",

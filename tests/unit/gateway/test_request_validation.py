@@ -1,0 +1,91 @@
+"""Bad input is refused with a 4xx and a message before any backend is called.
+
+The app points at ports where nothing listens: a request that got past validation would fail
+with 5xx, so every 4xx here proves validation happened at the edge.
+"""
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from services.core.redis_server import free_port
+from services.gateway.app import create_app
+from services.gateway.config import GatewaySettings
+from services.pipeline.config import PipelineSettings
+from services.store.config import StoreSettings
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[TestClient]:
+    nowhere = f"127.0.0.1:{free_port()}"
+    app = create_app(
+        GatewaySettings(redis_url=f"redis://{nowhere}/0", max_body_bytes=64 * 1024),
+        PipelineSettings(rewriter_target=nowhere, retriever_target=nowhere, judge_target=nowhere),
+        StoreSettings(),
+    )
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+BAD_BODIES = [
+    ({}, "query"),
+    ({"query": ""}, "empty"),
+    ({"query": "   \t\n "}, "empty"),
+    ({"query": "x" * 10_000}, "at most 512"),
+    ({"query": 42}, "valid string"),
+    ({"query": ["drill"]}, "valid string"),
+    ({"query": "drill", "top_k": 0}, "greater than or equal to 1"),
+    ({"query": "drill", "top_k": 100000}, "less than or equal to 200"),
+    ({"query": "drill", "top_k": "20"}, "valid integer"),
+    ({"query": "drill", "num_rewrites": 17}, "less than or equal to 16"),
+    ({"query": "drill", "num_rewrites": 2.5}, "valid integer"),
+    ({"query": "drill", "use_cache": "yes"}, "valid boolean"),
+    ({"query": "drill", "colour": "red"}, "Extra inputs are not permitted"),
+    (["drill"], "valid dictionary"),
+]
+
+
+@pytest.mark.parametrize(("body", "message"), BAD_BODIES)
+def test_bad_json_bodies_get_422_with_a_message(client: TestClient, body: object, message: str) -> None:
+    response = client.post("/v1/synthesize", json=body)
+    assert response.status_code == 422, response.text
+    assert message in response.text
+    assert "x" * 600 not in response.text  # the input is not echoed back
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b"not json", b'{"query": "dri', b'{"query": "\xff\xfe drill"}', b""],
+    ids=["not-json", "truncated", "invalid-utf8", "empty"],
+)
+def test_unparseable_bodies_get_4xx(client: TestClient, raw: bytes) -> None:
+    response = client.post("/v1/synthesize", content=raw, headers={"content-type": "application/json"})
+    assert 400 <= response.status_code < 500, response.text
+    assert response.json()["detail"]
+
+
+def test_oversized_body_gets_413(client: TestClient) -> None:
+    response = client.post("/v1/synthesize", json={"query": "d" * 100_000})
+    assert response.status_code == 413
+    assert "bytes" in response.json()["detail"]
+
+
+def test_unreachable_backends_give_503_not_a_stack_trace(client: TestClient) -> None:
+    response = client.post("/v1/synthesize", json={"query": "cordless drill"})
+    assert response.status_code == 503
+    assert "Traceback" not in response.text
+    assert "UNAVAILABLE" in response.json()["detail"]
+
+
+def test_readyz_is_503_when_nothing_answers_and_healthz_is_200(client: TestClient) -> None:
+    assert client.get("/healthz").status_code == 200
+    ready = client.get("/readyz")
+    assert ready.status_code == 503
+    assert ready.json()["checks"] == {"rewriter": False, "retriever": False, "judge": False, "redis": False}
+
+
+def test_openapi_documents_the_synthesis_endpoint(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    assert "/v1/synthesize" in spec["paths"]
+    assert client.get("/docs").status_code == 200
