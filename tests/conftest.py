@@ -1,0 +1,25 @@
+"""Fixtures shared by every test tier: real servers on free ports, never fakes."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from services.core.redis_server import EmbeddedRedis
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO_CATALOG = ROOT / "data" / "demo" / "catalog.csv"
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedRedis]:
+    server = EmbeddedRedis(tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server
+    server.stop()
