@@ -50,10 +50,14 @@ def keys() -> tuple[str, str]:
 
 
 def stored_rows(directory: Path) -> list[dict[str, object]]:
-    return [row for path in sorted(directory.glob("pairs-*.parquet")) for row in pq.read_table(path).to_pylist()]
+    return [
+        row for path in sorted(directory.glob("pairs-*.parquet")) for row in pq.read_table(path).to_pylist()
+    ]
 
 
-async def test_only_accepted_pairs_enter_the_stream_and_each_only_once(redis: Redis, keys: tuple[str, str]) -> None:
+async def test_only_accepted_pairs_enter_the_stream_and_each_only_once(
+    redis: Redis, keys: tuple[str, str]
+) -> None:
     stream = TrainingStream(redis, *keys)
     assert await stream.append(result("deck over", ["P1", "P2"], rejected=["P3"])) == 2
     assert await stream.append(result("Deck  Over", ["P2", "P4"])) == 1  # P2 is the same pair
@@ -78,7 +82,9 @@ async def test_sink_writes_parquet_then_acks(redis: Redis, keys: tuple[str, str]
     assert not list(tmp_path.glob(".*.tmp"))
 
 
-async def test_entries_read_before_a_crash_are_recovered_once(redis: Redis, keys: tuple[str, str], tmp_path: Path) -> None:
+async def test_entries_read_before_a_crash_are_recovered_once(
+    redis: Redis, keys: tuple[str, str], tmp_path: Path
+) -> None:
     await TrainingStream(redis, *keys).append(result("salon chair", ["S1", "S2"]))
     crashed = ParquetSink(redis, keys[0], "sink", "c1", tmp_path, batch=100)
     await crashed.ensure_group()
