@@ -36,8 +36,11 @@ $(PROTO_STAMP): $(PROTO_SRC) $(STAMP)
 run: $(STAMP) $(PROTO_STAMP)
 	$(BIN)/synth up
 
+# pytest exits 5 when it collects no tests: for this suite that means tests went missing, so fail loudly.
 test: $(STAMP) $(PROTO_STAMP)
-	$(BIN)/python -m pytest -q -rs
+	@$(BIN)/python -m pytest -q -rs; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: the test suite is missing" >&2; exit 1; fi; \
+	exit $$rc
 
 test-fast: $(STAMP) $(PROTO_STAMP)
 	$(BIN)/python -m pytest -q -rs -m "not slow"

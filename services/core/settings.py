@@ -105,6 +105,11 @@ def env_table(classes: list[type[BaseSettings]]) -> list[tuple[str, str, str]]:
         for name, info in cls.model_fields.items():
             alias = info.validation_alias
             env = alias.choices[0] if isinstance(alias, AliasChoices) else f"{prefix}{name}".upper()
-            default = "(required)" if info.is_required() else repr(info.default)
+            if info.is_required():
+                default = "(required)"
+            elif info.default_factory is not None:
+                default = "(computed)"
+            else:
+                default = "(unset)" if info.default is None else str(info.default)
             rows.setdefault(str(env), (str(env), default, info.description or ""))
     return sorted(rows.values())
