@@ -85,6 +85,15 @@ class ProductIndex:
         ]
 
 
+def move_to_gpu(index: ProductIndex) -> bool:
+    """Serve a Flat index from the GPU when faiss-gpu sees one (pip install '.[gpu]'); HNSW stays on CPU."""
+    if index.kind != "flat" or not hasattr(faiss, "StandardGpuResources") or faiss.get_num_gpus() < 1:
+        return False
+    index.index = faiss.index_cpu_to_all_gpus(index.index)
+    log.info("index %s moved to %d GPU(s)", index.version, faiss.get_num_gpus())
+    return True
+
+
 def build_index(
     products: list[Product], vectors: np.ndarray, spec: IndexSpec, encoder_fingerprint: str, catalog_sha: str
 ) -> ProductIndex:

@@ -15,7 +15,7 @@ from services.core.text import clean
 from services.gen.synth.v1 import common_pb2, retriever_pb2, retriever_pb2_grpc
 from services.retriever.catalog import Product
 from services.retriever.config import RetrieverSettings
-from services.retriever.index import ProductIndex, load_index
+from services.retriever.index import ProductIndex, load_index, move_to_gpu
 
 MAX_TEXT_CHARS = 2000
 
@@ -46,7 +46,10 @@ class RetrieverService(GrpcService, retriever_pb2_grpc.RetrieverServicer):
 
     def _load(self) -> None:
         encoder = Encoder(device=self.settings.device, batch_size=self.settings.encode_batch_size)
-        self.index = load_index(self.settings.resolved_index_dir, encoder.fingerprint)
+        index = load_index(self.settings.resolved_index_dir, encoder.fingerprint)
+        if encoder.device == "cuda":
+            move_to_gpu(index)
+        self.index = index
         self.encoder = encoder
 
     async def load(self) -> None:
