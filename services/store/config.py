@@ -23,7 +23,9 @@ class StoreSettings(BaseServiceSettings):
     dir: Path | None = Field(None, description="Parquet store directory; default <state dir>/store.")
     group: str = Field("sink", min_length=1, description="Consumer group of the Parquet sink.")
     consumer: str = Field(
-        default_factory=socket.gethostname, min_length=1, description="This sink's consumer name in the group (default: the host name)."
+        default_factory=socket.gethostname,
+        min_length=1,
+        description="This sink's consumer name in the group (default: the host name).",
     )
     batch_size: int = Field(500, ge=1, le=100_000, description="Most pairs written to one Parquet file.")
     block_ms: int = Field(

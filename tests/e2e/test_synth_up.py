@@ -50,7 +50,9 @@ def test_synth_up_serves_then_stops_every_process_on_sigterm(tmp_path: Path) -> 
     text = "".join(output)
     redis_port = int(re.search(r"Redis:\s+redis://127\.0\.0\.1:(\d+)", text).group(1))  # type: ignore[union-attr]
 
-    response = httpx.post(f"http://127.0.0.1:{gateway}/v1/synthesize", json={"query": "baby bath thermometer"}, timeout=300)
+    response = httpx.post(
+        f"http://127.0.0.1:{gateway}/v1/synthesize", json={"query": "baby bath thermometer"}, timeout=300
+    )
     assert response.status_code == 200 and response.json()["pairs"]
     assert all(listening(p) for p in [*ports.values(), gateway, redis_port])
 
