@@ -153,7 +153,9 @@ def test_schema_valid(overlay: str) -> None:
             path = ".".join(str(p) for p in error.path)
             errors.append(f"{doc['kind']}/{name}: {path}: {error.message}")
         except kubernetes_validate.SchemaNotFoundError as error:
-            errors.append(f"{doc['kind']}/{name}: unknown kind (not a known custom resource): {error.message}")
+            errors.append(
+                f"{doc['kind']}/{name}: unknown kind (not a known custom resource): {error.message}"
+            )
     assert not errors, f"{overlay} fails Kubernetes {K8S_VERSION} strict validation:\n" + "\n".join(errors)
 
 
@@ -277,7 +279,7 @@ def test_gateway(overlay: str) -> None:
     assert env["TAILSYNTH_GATEWAY_PORT"]["value"] == "8000"
     config = configmap_data(docs, gateway)
     for service, port in GRPC_PORTS.items():
-        assert config[f"TAILSYNTH_GATEWAY_{service.upper()}_TARGET"] == f"{service}:{port}"
+        assert config[f"TAILSYNTH_PIPELINE_{service.upper()}_TARGET"] == f"{service}:{port}"
     assert [p["port"] for p in by_kind(docs, "Service")["gateway"]["spec"]["ports"]] == [8000]
     annotations = by_kind(docs, "Deployment")["gateway"]["spec"]["template"]["metadata"]["annotations"]
     assert annotations["prometheus.io/scrape"] == "true" and annotations["prometheus.io/port"] == "8000"
@@ -322,7 +324,9 @@ def test_prod_overlay() -> None:
         assert spec.get("nodeSelector"), f"{name}: no GPU node selector"
         assert any(t.get("key") == "nvidia.com/gpu" for t in spec.get("tolerations", [])), name
         assert configmap_data(docs, container)[f"TAILSYNTH_{name.upper()}_DEVICE"] == "cuda"
-    assert configmap_data(docs, main_container(deployments["rewriter"]))["TAILSYNTH_REWRITER_ENGINE"] == "vllm"
+    assert (
+        configmap_data(docs, main_container(deployments["rewriter"]))["TAILSYNTH_REWRITER_ENGINE"] == "vllm"
+    )
 
     # Managed Redis: the URL comes from a Secret for every Redis client, never from the ConfigMap.
     for name in ("gateway", "sink"):
@@ -338,6 +342,9 @@ def test_prod_overlay() -> None:
     assert trigger["type"] == "redis-streams"
     assert trigger["metadata"]["stream"] == "tailsynth:pairs"
     assert trigger["metadata"]["consumerGroup"] == "sink"
+    sink_config = configmap_data(docs, main_container(deployments["sink"]))
+    assert sink_config["TAILSYNTH_STORE_GROUP"] == trigger["metadata"]["consumerGroup"]
+    assert sink_config["TAILSYNTH_STORE_STREAM_KEY"] == trigger["metadata"]["stream"]
     assert int(trigger["metadata"]["pendingEntriesCount"]) > 0
     assert scaled["spec"]["minReplicaCount"] >= 1, "pending entries need a running consumer"
 
