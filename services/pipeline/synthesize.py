@@ -19,7 +19,7 @@ from services.gen.synth.v1 import judge_pb2
 from services.pipeline.clients import Hit, JudgeClient, RetrieverClient, RewriterClient
 from services.pipeline.config import PipelineSettings
 from services.pipeline.ids import pair_id
-from services.pipeline.models import DroppedCandidate, Pair, Rewards, Rewrite, SynthesisResult
+from services.pipeline.models import DroppedCandidate, Pair, Rewrite, SynthesisResult
 from services.pipeline.rewards import rewrite_rewards
 
 # Bump when the pipeline's own logic changes what it returns for the same services.
@@ -57,6 +57,34 @@ class _Found:
     hit: Hit
     retrieved_by: list[str]
     found_by_query: bool
+
+
+def _merge_hits(searches: list[tuple[str, list[Hit]]]) -> dict[str, _Found]:
+    """One entry per product over all searches (the query's first), remembering every text that found it."""
+    found: dict[str, _Found] = {}
+    for index, (text, hits) in enumerate(searches):
+        for hit in hits:
+            entry = found.setdefault(hit.product_id, _Found(hit, [], False))
+            entry.retrieved_by.append(text)
+            entry.found_by_query |= index == 0
+            if hit.score > entry.hit.score:
+                entry.hit = hit
+    return found
+
+
+def _pair(query: str, found: _Found, judgment: judge_pb2.Judgment) -> Pair:
+    return Pair(
+        pair_id=pair_id(query, found.hit.product_id),
+        product_id=found.hit.product_id,
+        title=found.hit.title,
+        score=round(judgment.score, 4),
+        label=LABELS.get(judgment.label, "irrelevant"),
+        accepted=judgment.accepted,
+        reason=judgment.reason,
+        retrieved_by=found.retrieved_by,
+        found_by_query=found.found_by_query,
+        retrieval_score=round(found.hit.score, 4),
+    )
 
 
 class SynthesisPipeline:
@@ -111,61 +139,40 @@ class SynthesisPipeline:
                 "search_rewrites", self.retriever.search([c.text for c in kept], request.top_k)
             )
 
-        found: dict[str, _Found] = {}
-        for text, hits, is_query in [(query, query_hits[0], True)] + [
-            (c.text, hits, False) for c, hits in zip(kept, rewrite_hits, strict=True)
-        ]:
-            for hit in hits:
-                entry = found.setdefault(hit.product_id, _Found(hit, [], False))
-                entry.retrieved_by.append(text)
-                entry.found_by_query |= is_query
-                if hit.score > entry.hit.score:
-                    entry.hit = hit
-
+        found = _merge_hits(
+            [(query, query_hits[0])] + [(c.text, h) for c, h in zip(kept, rewrite_hits, strict=True)]
+        )
         products = list(found.values())
         judgments = await clock.time(
             "judge_products",
             self.judge.judge(query, [f.hit.text for f in products], judge_pb2.PAIR_KIND_QUERY_PRODUCT),
         )
-        pairs = [
-            Pair(
-                pair_id=pair_id(query, f.hit.product_id),
-                product_id=f.hit.product_id,
-                title=f.hit.title,
-                score=round(j.score, 4),
-                label=LABELS.get(j.label, "irrelevant"),
-                accepted=j.accepted,
-                reason=j.reason,
-                retrieved_by=f.retrieved_by,
-                found_by_query=f.found_by_query,
-                retrieval_score=round(f.hit.score, 4),
-            )
-            for f, j in zip(products, judgments, strict=True)
-        ]
-        pairs.sort(key=lambda p: p.score, reverse=True)
+        pairs = sorted(
+            (_pair(query, f, j) for f, j in zip(products, judgments, strict=True)),
+            key=lambda p: p.score,
+            reverse=True,
+        )
         accepted_ids = {p.product_id for p in pairs if p.accepted}
-
         query_ids = {h.product_id for h in query_hits[0]}
         retrieved = {c.text: {h.product_id for h in hits} for c, hits in zip(kept, rewrite_hits, strict=True)}
-        rewrites = []
-        for candidate, judgment in zip(candidates, intent, strict=True):
-            mine = retrieved.get(candidate.text, set())
-            others = [ids for text, ids in retrieved.items() if text != candidate.text]
-            rewards = (
-                rewrite_rewards(judgment.score, mine, query_ids, others, accepted_ids, request.top_k)
-                if judgment.accepted
-                else Rewards(relevance=judgment.score, increment=0.0, alignment=0.0, diversity=0.0)
+        rewrites = [
+            Rewrite(
+                text=c.text,
+                source=c.source,
+                accepted=j.accepted,
+                reason=j.reason,
+                rewards=rewrite_rewards(
+                    j.score,
+                    retrieved.get(c.text, set()),
+                    query_ids,
+                    [ids for text, ids in retrieved.items() if text != c.text],
+                    accepted_ids,
+                    request.top_k,
+                ),
+                retrieved=len(retrieved.get(c.text, ())),
             )
-            rewrites.append(
-                Rewrite(
-                    text=candidate.text,
-                    source=candidate.source,
-                    accepted=judgment.accepted,
-                    reason=judgment.reason,
-                    rewards=rewards,
-                    retrieved=len(mine),
-                )
-            )
+            for c, j in zip(candidates, intent, strict=True)
+        ]
         clock.timings_ms["total"] = round((time.perf_counter() - started) * 1000, 1)
         return SynthesisResult(
             query=query,

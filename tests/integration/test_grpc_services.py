@@ -58,16 +58,18 @@ def health(channel: grpc.Channel) -> int | None:
 
 
 def wait_serving(
-    channel: grpc.Channel, process: subprocess.Popen[bytes], timeout_s: float = 180
-) -> list[int | None]:
-    seen: list[int | None] = []
+    servers: dict[str, tuple[grpc.Channel, subprocess.Popen[bytes]]], timeout_s: float = 180
+) -> dict[str, list[int | None]]:
+    """Poll every server together until all are SERVING; return each one's sequence of health states."""
+    seen: dict[str, list[int | None]] = {name: [] for name in servers}
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        assert process.poll() is None, process.stdout.read().decode() if process.stdout else ""
-        status = health(channel)
-        if not seen or seen[-1] != status:
-            seen.append(status)
-        if status == health_pb2.HealthCheckResponse.SERVING:
+        for name, (channel, process) in servers.items():
+            assert process.poll() is None, process.stdout.read().decode() if process.stdout else ""
+            status = health(channel)
+            if not seen[name] or seen[name][-1] != status:
+                seen[name].append(status)
+        if all(states[-1] == health_pb2.HealthCheckResponse.SERVING for states in seen.values()):
             return seen
         time.sleep(0.05)
     raise AssertionError(f"not SERVING after {timeout_s}s: {seen}")
@@ -90,7 +92,8 @@ def servers(
     for service in ("retriever", "judge"):
         port = free_port()
         running[service] = (grpc.insecure_channel(f"127.0.0.1:{port}"), start(service, port, state_dir))
-    out = {name: (ch, proc, wait_serving(ch, proc)) for name, (ch, proc) in running.items()}
+    transitions = wait_serving(running)
+    out = {name: (ch, proc, transitions[name]) for name, (ch, proc) in running.items()}
     yield out
     for channel, process, _ in out.values():
         channel.close()
@@ -211,7 +214,7 @@ def test_sigterm_stops_gracefully(state_dir: Path) -> None:
     port = free_port()
     process = start("judge", port, state_dir)
     channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-    wait_serving(channel, process)
+    wait_serving({"judge": (channel, process)})
     process.send_signal(signal.SIGTERM)
     output, _ = process.communicate(timeout=30)
     channel.close()
