@@ -8,11 +8,13 @@ codes and enforces deadlines, and graceful stop: SIGTERM -> NOT_SERVING -> stop(
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import signal
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import grpc
@@ -27,6 +29,7 @@ from services.core.settings import GrpcServiceSettings, load_settings
 
 log = logging.getLogger(__name__)
 GrpcServiceSettingsT = TypeVar("GrpcServiceSettingsT", bound=GrpcServiceSettings)
+R = TypeVar("R")
 
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 SERVER_OPTIONS = [
@@ -40,6 +43,18 @@ class GrpcService(ABC):
 
     name: str  # short name: "rewriter"
     full_name: str  # proto service name: "synth.v1.Rewriter"
+    loaded = False
+    _executor: ThreadPoolExecutor | None = None
+
+    async def run_blocking(self, fn: Callable[..., R], *args: Any) -> R:
+        """Run model work on the service's one worker thread: one call at a time, in arrival order."""
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=self.name)
+        return await asyncio.get_running_loop().run_in_executor(self._executor, functools.partial(fn, *args))
+
+    def require_loaded(self) -> None:
+        if not self.loaded:
+            raise NotReady(f"{self.name} is still loading its model")
 
     @abstractmethod
     def register(self, server: grpc.aio.Server) -> None: ...
@@ -52,8 +67,10 @@ class GrpcService(ABC):
     async def probe(self) -> None:
         """Run a tiny piece of real work; raise if the service cannot serve."""
 
-    async def close(self) -> None:  # noqa: B027 - optional hook
-        """Release engines after the server has drained."""
+    async def close(self) -> None:
+        """Release the worker thread after the server has drained."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
 
 
 class ErrorInterceptor(grpc.aio.ServerInterceptor):

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from enum import Enum
 
+from services.core.engine import Engine
 from services.core.registry import Registry
 from services.judge.config import JudgeSettings
 
@@ -14,21 +15,7 @@ class PairKind(Enum):
     QUERY_REWRITE = "query_rewrite"
 
 
-class JudgeEngine(ABC):
-    name: str
-
-    def __init__(self, settings: JudgeSettings) -> None:
-        self.settings = settings
-
-    @abstractmethod
-    def load(self) -> None:
-        """Load weights (blocking; runs in a worker thread)."""
-
-    @property
-    @abstractmethod
-    def version(self) -> str:
-        """Changes whenever scores could change (weights, calibration)."""
-
+class JudgeEngine(Engine[JudgeSettings]):
     @abstractmethod
     def score(self, pairs: list[tuple[str, str, PairKind]]) -> list[float]:
         """Calibrated relevance in [0, 1] for each (query, text, kind)."""

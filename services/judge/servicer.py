@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-from concurrent.futures import ThreadPoolExecutor
-
 import grpc
 
-from services.core.errors import InvalidInput, NotReady
+from services.core.errors import InvalidInput
 from services.core.grpc_server import GrpcService
 from services.core.metrics import GRPC_ITEMS
 from services.core.text import clean
@@ -60,26 +57,20 @@ class JudgeService(GrpcService, judge_pb2_grpc.JudgeServicer):
         self.settings = settings
         self.engine: JudgeEngine = ENGINES.get(settings.engine)(settings)
         self.policy = AcceptancePolicy.from_settings(settings)
-        self.loaded = False
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="judge")
 
     def register(self, server: grpc.aio.Server) -> None:
         judge_pb2_grpc.add_JudgeServicer_to_server(self, server)
 
     async def load(self) -> None:
-        await asyncio.get_running_loop().run_in_executor(self.executor, self.engine.load)
+        await self.run_blocking(self.engine.load)
         self.loaded = True
 
     async def _score(self, pairs: list[tuple[str, str, PairKind]]) -> list[float]:
-        if not self.loaded:
-            raise NotReady("judge is still loading its model")
-        return await asyncio.get_running_loop().run_in_executor(self.executor, self.engine.score, pairs)
+        self.require_loaded()
+        return await self.run_blocking(self.engine.score, pairs)
 
     async def probe(self) -> None:
         await self._score([("drill", "cordless drill", PairKind.QUERY_PRODUCT)])
-
-    async def close(self) -> None:
-        self.executor.shutdown(wait=False, cancel_futures=True)
 
     @property
     def version(self) -> str:
@@ -107,8 +98,7 @@ class JudgeService(GrpcService, judge_pb2_grpc.JudgeServicer):
     async def Describe(
         self, request: common_pb2.DescribeRequest, context: grpc.aio.ServicerContext
     ) -> common_pb2.ServiceInfo:
-        if not self.loaded:
-            raise NotReady("judge is still loading its model")
+        self.require_loaded()
         return common_pb2.ServiceInfo(
             service=self.name,
             engine=self.engine.name,

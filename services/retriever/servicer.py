@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-from concurrent.futures import ThreadPoolExecutor
-
 import grpc
 
 from services.core.encoder import Encoder
@@ -38,8 +35,6 @@ class RetrieverService(GrpcService, retriever_pb2_grpc.RetrieverServicer):
         self.settings = settings
         self.encoder: Encoder | None = None
         self.index: ProductIndex | None = None
-        # One worker: the model and index are used by one thread at a time, in arrival order.
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="retriever")
 
     def register(self, server: grpc.aio.Server) -> None:
         retriever_pb2_grpc.add_RetrieverServicer_to_server(self, server)
@@ -53,13 +48,11 @@ class RetrieverService(GrpcService, retriever_pb2_grpc.RetrieverServicer):
         self.encoder = encoder
 
     async def load(self) -> None:
-        await asyncio.get_running_loop().run_in_executor(self.executor, self._load)
+        await self.run_blocking(self._load)
+        self.loaded = True
 
     async def probe(self) -> None:
         await self._search(["health probe"], 1)
-
-    async def close(self) -> None:
-        self.executor.shutdown(wait=False, cancel_futures=True)
 
     def _validate(self, texts: list[str], top_k: int) -> list[str]:
         if not texts:
@@ -83,9 +76,7 @@ class RetrieverService(GrpcService, retriever_pb2_grpc.RetrieverServicer):
         return self.index.search(vectors, top_k, self.settings.hnsw_ef_search)
 
     async def _search(self, texts: list[str], top_k: int) -> list[list[tuple[Product, float]]]:
-        return await asyncio.get_running_loop().run_in_executor(
-            self.executor, self._search_sync, texts, top_k
-        )
+        return await self.run_blocking(self._search_sync, texts, top_k)
 
     async def Search(
         self, request: retriever_pb2.SearchRequest, context: grpc.aio.ServicerContext

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from dataclasses import dataclass
 
+from services.core.engine import Engine
 from services.core.registry import Registry
 from services.rewriter.config import RewriterSettings
 
@@ -15,21 +16,7 @@ class Generation:
     tokens: int
 
 
-class RewriteEngine(ABC):
-    name: str
-
-    def __init__(self, settings: RewriterSettings) -> None:
-        self.settings = settings
-
-    @abstractmethod
-    def load(self) -> None:
-        """Load weights (blocking; runs in a worker thread)."""
-
-    @property
-    @abstractmethod
-    def version(self) -> str:
-        """Identifies the weights being served."""
-
+class RewriteEngine(Engine[RewriterSettings]):
     @abstractmethod
     def generate(
         self, messages: list[dict[str, str]], n: int, seed: int | None, max_time_s: float | None

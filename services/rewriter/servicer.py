@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import math
-from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 
-from services.core.errors import InvalidInput, NotReady
+from services.core.errors import InvalidInput
 from services.core.grpc_server import GrpcService
 from services.core.metrics import GRPC_ITEMS
 from services.core.text import clean
@@ -30,28 +28,19 @@ class RewriterService(GrpcService, rewriter_pb2_grpc.RewriterServicer):
         self.settings = settings
         self.prompt = load_prompt(settings.prompt)
         self.engine: RewriteEngine = ENGINES.get(settings.engine)(settings)
-        self.loaded = False
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rewriter")
 
     def register(self, server: grpc.aio.Server) -> None:
         rewriter_pb2_grpc.add_RewriterServicer_to_server(self, server)
 
     async def load(self) -> None:
-        await asyncio.get_running_loop().run_in_executor(self.executor, self.engine.load)
+        await self.run_blocking(self.engine.load)
         self.loaded = True
 
     async def probe(self) -> None:
-        if not self.loaded:
-            raise NotReady("rewriter is still loading its model")
-        messages = self.prompt.messages("drill")
-        generation = await asyncio.get_running_loop().run_in_executor(
-            self.executor, self.engine.generate, messages, 1, 0, 10.0
-        )
+        self.require_loaded()
+        generation = await self.run_blocking(self.engine.generate, self.prompt.messages("drill"), 1, 0, 10.0)
         if not generation.texts:
             raise RuntimeError("the model generated nothing")
-
-    async def close(self) -> None:
-        self.executor.shutdown(wait=False, cancel_futures=True)
 
     @property
     def version(self) -> str:
@@ -69,14 +58,13 @@ class RewriterService(GrpcService, rewriter_pb2_grpc.RewriterServicer):
             raise InvalidInput(f"query is longer than {self.settings.max_query_chars} characters")
         if not 1 <= request.num_rewrites <= self.settings.max_num_rewrites:
             raise InvalidInput(f"num_rewrites must be between 1 and {self.settings.max_num_rewrites}")
-        if not self.loaded:
-            raise NotReady("rewriter is still loading its model")
+        self.require_loaded()
         samples = math.ceil(request.num_rewrites * self.settings.oversample)
         remaining = context.time_remaining()
         max_time = max(remaining - DEADLINE_MARGIN_S, 0.1) if remaining is not None else None
         seed = request.seed if request.HasField("seed") else None
-        generation = await asyncio.get_running_loop().run_in_executor(
-            self.executor, self.engine.generate, self.prompt.messages(query), samples, seed, max_time
+        generation = await self.run_blocking(
+            self.engine.generate, self.prompt.messages(query), samples, seed, max_time
         )
         kept, dropped = parse_candidates(
             generation.texts, query, self.settings.max_rewrite_words, self.settings.max_rewrite_chars
@@ -94,6 +82,5 @@ class RewriterService(GrpcService, rewriter_pb2_grpc.RewriterServicer):
     async def Describe(
         self, request: common_pb2.DescribeRequest, context: grpc.aio.ServicerContext
     ) -> common_pb2.ServiceInfo:
-        if not self.loaded:
-            raise NotReady("rewriter is still loading its model")
+        self.require_loaded()
         return common_pb2.ServiceInfo(service=self.name, engine=self.engine.name, version=self.version)
