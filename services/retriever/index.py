@@ -71,9 +71,10 @@ class ProductIndex:
         self, vectors: np.ndarray, top_k: int, ef_search: int = 128
     ) -> list[list[tuple[Product, float]]]:
         k = min(top_k, len(self.products))
-        # SearchParametersHNSW is missing from faiss's bundled stub.
-        hnsw_params = faiss.SearchParametersHNSW(efSearch=max(ef_search, k))  # type: ignore[attr-defined]
-        params = hnsw_params if self.kind == "hnsw" else None
+        params = None
+        if self.kind == "hnsw":
+            # SearchParametersHNSW is missing from faiss's bundled stub.
+            params = faiss.SearchParametersHNSW(efSearch=max(ef_search, k))  # type: ignore[attr-defined]
         scores, rows = self.index.search(np.ascontiguousarray(vectors, dtype=np.float32), k, params=params)
         return [
             [
