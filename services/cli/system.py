@@ -104,11 +104,10 @@ class LocalSystem:
             raise ConfigError(f"index build failed for {self.catalog}")
 
     async def _wait_grpc(self) -> None:
-        env = self.env()
         clients = [
-            RewriterClient(env["TAILSYNTH_PIPELINE_REWRITER_TARGET"], 5),
-            RetrieverClient(env["TAILSYNTH_PIPELINE_RETRIEVER_TARGET"], 5),
-            JudgeClient(env["TAILSYNTH_PIPELINE_JUDGE_TARGET"], 5),
+            RewriterClient(f"127.0.0.1:{self.ports.rewriter}", 5),
+            RetrieverClient(f"127.0.0.1:{self.ports.retriever}", 5),
+            JudgeClient(f"127.0.0.1:{self.ports.judge}", 5),
         ]
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
         try:
@@ -169,12 +168,6 @@ class LocalSystem:
         if self.redis:
             self.redis.stop()
             self.redis = None
-
-    def pids(self) -> dict[str, int]:
-        pids = {name: p.pid for name, p in self.processes.items()}
-        if self.redis and self.redis.process:
-            pids["redis"] = self.redis.process.pid
-        return pids
 
     def wait(self) -> int:
         """Block until SIGINT/SIGTERM or a child exits; return an exit code."""

@@ -35,6 +35,9 @@ class BaseServiceSettings(BaseSettings):
         "Writable directory for converted models, indexes, Redis data and the store.",
     )
     log_level: str = shared("LOG_LEVEL", "INFO", "Python log level (DEBUG, INFO, WARNING, ERROR).")
+    redis_url: str | None = shared(
+        "REDIS_URL", None, "Redis URL; unset, `synth up` starts an embedded Redis-compatible server."
+    )
 
     @field_validator("log_level")
     @classmethod

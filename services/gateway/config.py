@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from services.core.settings import BaseServiceSettings, shared
+from services.core.settings import BaseServiceSettings
 
 
 class GatewaySettings(BaseServiceSettings):
@@ -13,8 +13,5 @@ class GatewaySettings(BaseServiceSettings):
 
     host: str = Field("127.0.0.1", min_length=1, description="Address the HTTP gateway listens on.")
     port: int = Field(8000, ge=1, le=65535, description="HTTP port of the gateway.")
-    redis_url: str | None = shared(
-        "REDIS_URL", None, "Redis URL; unset, `synth up` starts an embedded Redis-compatible server."
-    )
     cache_ttl_s: int = Field(7 * 24 * 3600, ge=1, description="Seconds a synthesis result stays cached.")
     max_body_bytes: int = Field(64 * 1024, ge=1024, description="Largest request body the API accepts.")

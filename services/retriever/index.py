@@ -13,7 +13,6 @@ import dataclasses
 import hashlib
 import json
 import logging
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Any
 import faiss
 import numpy as np
 
+from services.core.durable import fsync_file, publish, write_bytes
 from services.core.errors import ConfigError
 from services.retriever.catalog import Product
 
@@ -114,13 +114,6 @@ def build_index(
     return ProductIndex(index, products, manifest)
 
 
-def _fsync_write(path: Path, data: bytes) -> None:
-    with path.open("wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-
-
 def save_index(built: ProductIndex, root: Path) -> Path:
     """Write a new version directory, then atomically point CURRENT at it."""
     target = root / built.version
@@ -128,11 +121,12 @@ def save_index(built: ProductIndex, root: Path) -> Path:
     tmp.mkdir(parents=True, exist_ok=False)
     faiss.write_index(built.index, str(tmp / "index.faiss"))
     lines = "".join(json.dumps(dataclasses.asdict(p), ensure_ascii=False) + "\n" for p in built.products)
-    _fsync_write(tmp / "products.jsonl", lines.encode())
-    _fsync_write(tmp / "manifest.json", json.dumps(built.manifest, indent=2).encode())
-    tmp.rename(target)
-    _fsync_write(root / f".{CURRENT}.tmp", built.version.encode())
-    (root / f".{CURRENT}.tmp").replace(root / CURRENT)
+    (tmp / "products.jsonl").write_bytes(lines.encode())
+    (tmp / "manifest.json").write_bytes(json.dumps(built.manifest, indent=2).encode())
+    for file in tmp.iterdir():
+        fsync_file(file)
+    publish(tmp, target)
+    write_bytes(root / CURRENT, built.version.encode())
     return target
 
 

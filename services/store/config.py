@@ -8,15 +8,12 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from services.core.settings import BaseServiceSettings, shared
+from services.core.settings import BaseServiceSettings
 
 
 class StoreSettings(BaseServiceSettings):
     model_config = SettingsConfigDict(env_prefix="TAILSYNTH_STORE_", extra="ignore", frozen=True)
 
-    redis_url: str | None = shared(
-        "REDIS_URL", None, "Redis URL; unset, `synth up` starts an embedded Redis-compatible server."
-    )
     stream_key: str = Field(
         "tailsynth:pairs", min_length=1, description="Redis Stream that accepted pairs go to."
     )

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ import pyarrow.parquet as pq
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
+from services.core.durable import publish
 from services.store.stream import FIELDS
 
 log = logging.getLogger(__name__)
@@ -56,14 +56,7 @@ def write_parquet_durably(directory: Path, rows: list[dict[str, object]]) -> Pat
     target = directory / f"{name}.parquet"
     tmp = directory / f".{name}.tmp"
     pq.write_table(pa.Table.from_pylist(rows, schema=SCHEMA), tmp)
-    with tmp.open("rb") as handle:
-        os.fsync(handle.fileno())
-    tmp.replace(target)
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    publish(tmp, target)
     return target
 
 

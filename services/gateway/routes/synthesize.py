@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-
 from fastapi import APIRouter
 
 from services.gateway.deps import ResourcesDep
@@ -12,7 +10,6 @@ from services.gateway.schemas import ErrorBody, SynthesizeRequest
 from services.pipeline.models import SynthesisResult
 from services.pipeline.synthesize import SynthesisRequest
 
-log = logging.getLogger(__name__)
 router = APIRouter()
 
 ERRORS: dict[int | str, dict[str, object]] = {
