@@ -33,7 +33,11 @@ def _up(args: argparse.Namespace) -> int:
         gateway=load_settings(GatewaySettings).port,
     )
     system = LocalSystem(
-        state_dir=settings.state_dir, catalog=args.catalog, ports=ports, redis_url=settings.redis_url
+        state_dir=settings.state_dir,
+        catalog=args.catalog,
+        ports=ports,
+        redis_url=settings.redis_url,
+        workers=args.workers,
     )
     system.start()
     try:
@@ -41,6 +45,7 @@ def _up(args: argparse.Namespace) -> int:
         print(
             f"\ntailsynth is up.\n"
             f"  API:      {url}/v1/synthesize   (docs: {url}/docs, metrics: {url}/metrics)\n"
+            f"  queue:    {url}/v1/queue ({args.workers} worker(s); `synth enqueue FILE` adds a query log)\n"
             f"  Redis:    {system.redis_url}\n"
             f"  store:    {settings.store_dir} (Parquet)\n\n"
             f"  curl -XPOST {url}/v1/synthesize -H 'content-type: application/json' "
@@ -74,6 +79,24 @@ def _query(args: argparse.Namespace) -> int:
     return run_query(args.url, args.text, args.num_rewrites, args.top_k, not args.no_cache, args.json)
 
 
+def _enqueue(args: argparse.Namespace) -> int:
+    from services.cli.enqueue import run_enqueue
+
+    return run_enqueue(args.url, args.file, args.num_rewrites, args.top_k, args.batch, args.strict)
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from services.worker.__main__ import main as worker_main
+
+    return worker_main()
+
+
+def _sink(args: argparse.Namespace) -> int:
+    from services.store.__main__ import main as sink_main
+
+    return sink_main()
+
+
 def _config(args: argparse.Namespace) -> int:
     from services.core.settings import env_table
     from services.gateway.config import GatewaySettings
@@ -82,6 +105,7 @@ def _config(args: argparse.Namespace) -> int:
     from services.retriever.config import RetrieverSettings
     from services.rewriter.config import RewriterSettings
     from services.store.config import StoreSettings
+    from services.worker.config import QueueSettings
 
     classes = [
         GatewaySettings,
@@ -90,6 +114,7 @@ def _config(args: argparse.Namespace) -> int:
         RetrieverSettings,
         JudgeSettings,
         StoreSettings,
+        QueueSettings,
     ]
     print("| variable | default | meaning |\n|---|---|---|")
     for env, default, description in env_table(classes):  # type: ignore[arg-type]
@@ -101,9 +126,28 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="synth", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    up = commands.add_parser("up", help="start Redis, the three gRPC services, the sink and the gateway")
+    up = commands.add_parser(
+        "up", help="start Redis, the three gRPC services, the sink, queue workers and the gateway"
+    )
     up.add_argument("--catalog", type=Path, default=DEMO_CATALOG, help="catalog to index if no index exists")
+    up.add_argument("--workers", type=int, default=1, help="queue workers to start (0: none)")
     up.set_defaults(func=_up)
+
+    enqueue = commands.add_parser(
+        "enqueue", help="queue a query log (text, JSONL, CSV/TSV with a query column) for the workers"
+    )
+    enqueue.add_argument("file", type=Path)
+    enqueue.add_argument("--url", default="http://127.0.0.1:8000", help="the gateway")
+    enqueue.add_argument("--num-rewrites", type=int, default=4, help="default for lines that give none")
+    enqueue.add_argument("--top-k", type=int, default=20, help="default for lines that give none")
+    enqueue.add_argument("--batch", type=int, default=500, help="queries per request")
+    enqueue.add_argument("--strict", action="store_true", help="queue nothing if any line is bad")
+    enqueue.set_defaults(func=_enqueue)
+
+    worker = commands.add_parser("worker", help="run a continuous-synthesis worker on the query queue")
+    worker.set_defaults(func=_worker)
+    sink = commands.add_parser("sink", help="run the training-store sink (Redis Stream -> Parquet)")
+    sink.set_defaults(func=_sink)
 
     query = commands.add_parser("query", help="send one query to the running system and show every stage")
     query.add_argument("text")

@@ -1,4 +1,4 @@
-"""The whole system as local processes: Redis, three gRPC services, the sink and the gateway.
+"""The whole system as local processes: Redis, three gRPC services, the sink, workers and the gateway.
 
 `synth up` runs it on the default ports; the integration tests run it on free ports. Children
 get the environment plus the addresses chosen here, and are stopped in reverse order on exit.
@@ -48,6 +48,7 @@ class LocalSystem:
     catalog: Path
     ports: Ports = field(default_factory=Ports)
     redis_url: str | None = None
+    workers: int = 1
     base_env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     redis: EmbeddedRedis | None = None
@@ -143,7 +144,9 @@ class LocalSystem:
             for name in GRPC_SERVICES:
                 self._spawn(name, "-m", f"services.{name}")
             asyncio.run(self._wait_grpc())
-            self._spawn("sink", "-m", "services.worker")
+            self._spawn("sink", "-m", "services.store")
+            for number in range(self.workers):
+                self._spawn(f"worker-{number}", "-m", "services.worker")
             self._spawn("gateway", "-m", "services.gateway")
             self._wait_ready()
         except BaseException:

@@ -33,7 +33,11 @@ def server_binary() -> Path:
 
 
 class EmbeddedRedis:
-    """valkey-server on a free loopback port with append-only persistence under data_dir."""
+    """valkey-server on a free loopback port with append-only persistence under data_dir.
+
+    Every write is fsynced before it is acknowledged (appendfsync always): a queue ack or a pair
+    append that a client saw succeed survives a crash of the server.
+    """
 
     def __init__(self, data_dir: Path, port: int | None = None) -> None:
         self.data_dir = data_dir
@@ -52,7 +56,7 @@ class EmbeddedRedis:
             "--bind", "127.0.0.1",
             "--dir", str(self.data_dir.resolve()),
             "--appendonly", "yes",
-            "--appendfsync", "everysec",
+            "--appendfsync", "always",
             "--save", "",
             "--logfile", "server.log",
         ]  # fmt: skip

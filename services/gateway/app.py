@@ -1,7 +1,8 @@
-"""FastAPI gateway: create_app() whose lifespan owns the Redis pool and the gRPC channels."""
+"""FastAPI gateway: create_app() whose lifespan owns the Redis pool, the gRPC channels and the spool replay."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -20,16 +21,22 @@ from services.gateway.cache import ResultCache
 from services.gateway.config import GatewaySettings
 from services.gateway.deps import Resources
 from services.gateway.metrics import REQUESTS
-from services.gateway.routes import health, synthesize
+from services.gateway.routes import health, queue, synthesize
 from services.pipeline.clients import BackendError
 from services.pipeline.config import PipelineSettings
 from services.pipeline.synthesize import SynthesisPipeline
 from services.store.config import StoreSettings
+from services.store.spool import Spool
 from services.store.stream import TrainingStream
+from services.store.writer import PairWriter
+from services.worker.config import QueueSettings
+from services.worker.queue import QueryQueue
 
 log = logging.getLogger(__name__)
 
 BACKEND_STATUS = {grpc.StatusCode.UNAVAILABLE: 503, grpc.StatusCode.DEADLINE_EXCEEDED: 504}
+# Seconds a client should wait before retrying after a 503: about one reconnect of the gRPC channel.
+RETRY_AFTER_S = "2"
 
 
 class BodyLimit:
@@ -92,12 +99,15 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def backend(request: Request, error: BackendError) -> JSONResponse:
         status = BACKEND_STATUS.get(error.code, 502)
         log.warning("backend failure: %s", error)
-        return JSONResponse({"detail": f"{error.service} failed: {error.code.name}: {error.detail}"}, status)
+        headers = {"Retry-After": RETRY_AFTER_S} if status == 503 else None
+        detail = f"{error.service} failed: {error.code.name}: {error.detail}"
+        return JSONResponse({"detail": detail}, status, headers=headers)
 
     @app.exception_handler(RedisError)
     async def redis_down(request: Request, error: RedisError) -> JSONResponse:
         log.error("redis failure: %s", error)
-        return JSONResponse({"detail": f"redis unavailable: {type(error).__name__}"}, status_code=503)
+        detail = f"redis unavailable: {type(error).__name__}"
+        return JSONResponse({"detail": detail}, status_code=503, headers={"Retry-After": RETRY_AFTER_S})
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, error: Exception) -> JSONResponse:
@@ -109,10 +119,12 @@ def create_app(
     settings: GatewaySettings | None = None,
     pipeline_settings: PipelineSettings | None = None,
     store_settings: StoreSettings | None = None,
+    queue_settings: QueueSettings | None = None,
 ) -> FastAPI:
     settings = settings or GatewaySettings()
     pipeline_settings = pipeline_settings or PipelineSettings()
-    store_settings = store_settings or StoreSettings()
+    store = store_settings or StoreSettings()
+    queue_config = queue_settings or QueueSettings()
     if not settings.redis_url:
         raise ConfigError("TAILSYNTH_REDIS_URL is not set (`synth up` sets it to its embedded server)")
     redis_url = settings.redis_url
@@ -121,16 +133,23 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         redis = Redis.from_url(redis_url, socket_timeout=5.0, socket_connect_timeout=2.0)
         pipeline = SynthesisPipeline(pipeline_settings)
+        stream = TrainingStream(redis, store.stream_key, store.seen_key)
+        writer = PairWriter(stream, Spool(store.spool_path))
         app.state.resources = Resources(
             settings=settings,
             redis=redis,
             pipeline=pipeline,
             cache=ResultCache(redis, settings.cache_ttl_s),
-            stream=TrainingStream(redis, store_settings.stream_key, store_settings.seen_key),
+            writer=writer,
+            queue=QueryQueue(redis, queue_config),
         )
+        stop_replay = asyncio.Event()
+        replay = asyncio.create_task(writer.replay_until(stop_replay, store.replay_interval_s))
         try:
             yield
         finally:
+            stop_replay.set()
+            await replay
             await pipeline.close()
             await redis.aclose()
 
@@ -142,6 +161,7 @@ def create_app(
     )
     _install_error_handlers(app)
     app.include_router(synthesize.router)
+    app.include_router(queue.router)
     app.include_router(health.router)
 
     @app.middleware("http")

@@ -1,4 +1,8 @@
-"""Synthesis results cached in Redis, keyed by (normalised query, parameters, pipeline version)."""
+"""Synthesis results cached in Redis, keyed by (normalised query, parameters, pipeline version).
+
+The cache is an optimisation: while Redis is unreachable, lookups miss and stores are skipped, so
+synthesis keeps answering (uncached) instead of failing.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import logging
 
 from pydantic import ValidationError
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from services.pipeline.ids import cache_key
 from services.pipeline.models import SynthesisResult
@@ -24,7 +29,11 @@ class ResultCache:
         return cache_key(request.query, request.num_rewrites, request.top_k, version)
 
     async def get(self, request: SynthesisRequest, version: str) -> SynthesisResult | None:
-        raw = await self.redis.get(self.key(request, version))
+        try:
+            raw = await self.redis.get(self.key(request, version))
+        except RedisError as error:
+            log.warning("cache lookup skipped, redis unavailable: %s", error)
+            return None
         if raw is None:
             return None
         try:
@@ -35,4 +44,7 @@ class ResultCache:
         return result.model_copy(update={"cached": True})
 
     async def put(self, request: SynthesisRequest, version: str, result: SynthesisResult) -> None:
-        await self.redis.set(self.key(request, version), result.model_dump_json(), ex=self.ttl_s)
+        try:
+            await self.redis.set(self.key(request, version), result.model_dump_json(), ex=self.ttl_s)
+        except RedisError as error:
+            log.warning("result not cached, redis unavailable: %s", error)

@@ -11,7 +11,8 @@ from redis.asyncio import Redis
 from services.gateway.cache import ResultCache
 from services.gateway.config import GatewaySettings
 from services.pipeline.synthesize import SynthesisPipeline
-from services.store.stream import TrainingStream
+from services.store.writer import PairWriter
+from services.worker.queue import QueryQueue
 
 
 @dataclass
@@ -20,7 +21,8 @@ class Resources:
     redis: Redis
     pipeline: SynthesisPipeline
     cache: ResultCache
-    stream: TrainingStream
+    writer: PairWriter
+    queue: QueryQueue
 
 
 def get_resources(request: Request) -> Resources:

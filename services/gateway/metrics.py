@@ -4,7 +4,6 @@
 - tailsynth_gateway_stage_duration_seconds{stage}: pipeline stage latency (rewrite, search_query, ...).
 - tailsynth_gateway_cache_total{result}: synthesis cache hit, miss or bypass.
 - tailsynth_gateway_pairs_total{outcome}: judged pairs, accepted or rejected.
-- tailsynth_gateway_store_appended_total: new pairs appended to the training stream.
 """
 
 from __future__ import annotations
@@ -22,6 +21,3 @@ STAGE_SECONDS = Histogram(
 )
 CACHE = Counter("tailsynth_gateway_cache_total", "Synthesis cache lookups.", ["result"])
 PAIRS = Counter("tailsynth_gateway_pairs_total", "Judged query-product pairs.", ["outcome"])
-STORE_APPENDED = Counter(
-    "tailsynth_gateway_store_appended_total", "New pairs appended to the training stream."
-)

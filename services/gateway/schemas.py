@@ -1,38 +1,37 @@
-"""HTTP request schema; the response is services.pipeline.models.SynthesisResult."""
+"""HTTP request and response schemas beyond services.pipeline.models (QueryItem, SynthesisResult)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator
-
-from services.core.text import clean
-
-MAX_QUERY_CHARS = 512
+from services.pipeline.models import QueryItem
 
 
-class SynthesizeRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    query: Annotated[
-        StrictStr,
-        Field(
-            max_length=MAX_QUERY_CHARS, description="The shopper's search query.", examples=["cordless drill"]
-        ),
-    ]
-    num_rewrites: StrictInt = Field(4, ge=1, le=16, description="Rewrites to ask the LLM for.")
-    top_k: StrictInt = Field(20, ge=1, le=200, description="Products retrieved per query and rewrite.")
+class SynthesizeRequest(QueryItem):
     use_cache: StrictBool = Field(
         True, description="Serve a cached result for the same query and parameters."
     )
 
-    @field_validator("query")
-    @classmethod
-    def _meaningful(cls, value: str) -> str:
-        cleaned = clean(value)
-        if not cleaned:
-            raise ValueError("query is empty or only whitespace")
-        return cleaned
+
+class EnqueueRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    queries: list[QueryItem] = Field(
+        min_length=1, description="Queries for the continuous-synthesis workers."
+    )
+
+
+class EnqueueResponse(BaseModel):
+    enqueued: int
+    ids: list[str] = Field(description="Queue entry ids, in request order.")
+
+
+class QueueStatus(BaseModel):
+    length: int = Field(description="Entries in the queue stream (done ones are trimmed by the worker).")
+    pending: int = Field(description="Entries a worker has claimed and not finished.")
+    lag: int | None = Field(description="Entries not yet read by any worker (None before the first read).")
+    dead: int = Field(description="Entries in the dead-letter stream.")
+    done: int = Field(description="Completion records kept (the newest, up to the configured cap).")
 
 
 class ErrorBody(BaseModel):

@@ -1,8 +1,38 @@
-"""What one synthesis produces; the gateway's response schema, the cache's payload and the store's input."""
+"""What one synthesis takes and produces: the request shape every front end validates (HTTP, queue),
+the gateway's response schema, the cache's payload and the store's input."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
+
+from services.core.text import clean
+
+MAX_QUERY_CHARS = 512
+
+
+class QueryItem(BaseModel):
+    """One query and its synthesis parameters: the unit of POST /v1/synthesize and of the queue."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    query: Annotated[
+        StrictStr,
+        Field(
+            max_length=MAX_QUERY_CHARS, description="The shopper's search query.", examples=["cordless drill"]
+        ),
+    ]
+    num_rewrites: StrictInt = Field(4, ge=1, le=16, description="Rewrites to ask the LLM for.")
+    top_k: StrictInt = Field(20, ge=1, le=200, description="Products retrieved per query and rewrite.")
+
+    @field_validator("query")
+    @classmethod
+    def _meaningful(cls, value: str) -> str:
+        cleaned = clean(value)
+        if not cleaned:
+            raise ValueError("query is empty or only whitespace")
+        return cleaned
 
 
 class Rewards(BaseModel):

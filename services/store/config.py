@@ -29,6 +29,17 @@ class StoreSettings(BaseServiceSettings):
         2000, ge=10, le=60_000, description="How long the sink waits for new pairs per read."
     )
 
+    spool_dir: Path | None = Field(
+        None, description="Where accepted pairs wait while Redis is unreachable; default <state dir>/spool."
+    )
+    replay_interval_s: float = Field(
+        2.0, gt=0, le=600, description="How often spooled pairs are retried against Redis."
+    )
+
+    @property
+    def spool_path(self) -> Path:
+        return self.spool_dir or self.state_dir / "spool"
+
     @property
     def store_dir(self) -> Path:
         return self.dir or self.state_dir / "store"

@@ -8,6 +8,7 @@ a crash between write and ack cannot duplicate a pair.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 from redis.asyncio import Redis
-from redis.exceptions import ResponseError
+from redis.exceptions import RedisError, ResponseError
 
 from services.core.durable import publish
 from services.store.stream import FIELDS
@@ -115,11 +116,24 @@ class ParquetSink:
         return len(rows)
 
     async def run(self, block_ms: int, stop: asyncio.Event) -> None:
-        await self.ensure_group()
-        while await self.drain_once(pending=True):  # recover what a crashed run read but never acked
-            pass
+        """Drain until stop is set; ride out Redis outages (re-reading own pending entries after each)."""
+        failures = 0
+        recovered = False
         while not stop.is_set():
-            await self.drain_once(block_ms=block_ms)
+            try:
+                if not recovered:
+                    await self.ensure_group()
+                    while await self.drain_once(pending=True):  # read before a crash or outage, never acked
+                        pass
+                    recovered = True
+                await self.drain_once(block_ms=block_ms)
+                failures = 0
+            except RedisError as error:
+                failures += 1
+                recovered = False
+                log.warning("redis unavailable (%s); retrying", error)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), min(10.0, 0.25 * 2 ** min(failures, 6)))
 
 
 def _s(value: object) -> str:

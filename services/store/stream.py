@@ -68,7 +68,10 @@ class TrainingStream:
 
     async def append(self, result: SynthesisResult) -> int:
         """Append the result's accepted pairs; return how many were new."""
-        entries = stream_entries(result)
+        return await self.append_entries(stream_entries(result))
+
+    async def append_entries(self, entries: list[dict[str, str]]) -> int:
+        """Append entries shaped by stream_entries(); return how many were new."""
         if not entries:
             return 0
         async with self.redis.pipeline(transaction=False) as pipe:

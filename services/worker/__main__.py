@@ -1,4 +1,4 @@
-"""python -m services.worker: the training-store sink (Redis Stream -> Parquet)."""
+"""python -m services.worker (`synth worker`): continuous synthesis from the query queue."""
 
 from __future__ import annotations
 
@@ -9,40 +9,59 @@ import signal
 from redis.asyncio import Redis
 
 from services.core.logging import setup_logging
+from services.core.metrics import start_metrics_server
 from services.core.settings import load_settings
+from services.pipeline.config import PipelineSettings
+from services.pipeline.synthesize import SynthesisPipeline
 from services.store.config import StoreSettings
-from services.store.sink import ParquetSink
+from services.store.spool import Spool
+from services.store.stream import TrainingStream
+from services.store.writer import PairWriter
+from services.worker.config import QueueSettings
+from services.worker.consumer import QueueWorker
+from services.worker.queue import QueryQueue
 
 log = logging.getLogger("services.worker")
 
 
-async def run_sink(settings: StoreSettings) -> int:
+async def run_worker(
+    settings: QueueSettings, pipeline_settings: PipelineSettings, store: StoreSettings
+) -> int:
     if not settings.redis_url:
-        log.error("TAILSYNTH_REDIS_URL is not set; the sink needs the Redis that holds the training stream")
+        log.error("TAILSYNTH_REDIS_URL is not set; the worker needs the Redis that holds the query queue")
         return 2
-    redis = Redis.from_url(settings.redis_url)
+    # The socket timeout must outlast a blocking queue read.
+    redis = Redis.from_url(
+        settings.redis_url, socket_timeout=settings.block_ms / 1000 + 5, socket_connect_timeout=2
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    sink = ParquetSink(
-        redis, settings.stream_key, settings.group, settings.consumer, settings.store_dir, settings.batch_size
-    )
+    pipeline = SynthesisPipeline(pipeline_settings)
+    writer = PairWriter(TrainingStream(redis, store.stream_key, store.seen_key), Spool(store.spool_path))
+    worker = QueueWorker(QueryQueue(redis, settings), pipeline, writer, settings)
+    replay = asyncio.create_task(writer.replay_until(stop, store.replay_interval_s))
     log.info(
-        "sink: %s -> %s (%d pairs already stored)", settings.stream_key, settings.store_dir, len(sink.stored)
-    )
+        "worker %s: %s (group %s), %d at a time", settings.consumer, settings.stream_key, settings.group,
+        settings.concurrency,
+    )  # fmt: skip
     try:
-        await sink.run(settings.block_ms, stop)
+        await worker.run(stop)
+        stop.set()
+        await replay
     finally:
+        await pipeline.close()
         await redis.aclose()
-    log.info("sink stopped")
+    log.info("worker stopped")
     return 0
 
 
 def main() -> int:
-    settings = load_settings(StoreSettings)
-    setup_logging("sink", settings.log_level)
-    return asyncio.run(run_sink(settings))
+    settings = load_settings(QueueSettings)
+    setup_logging("worker", settings.log_level)
+    start_metrics_server(settings.metrics_port)
+    return asyncio.run(run_worker(settings, load_settings(PipelineSettings), load_settings(StoreSettings)))
 
 
 if __name__ == "__main__":

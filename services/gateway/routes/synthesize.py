@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from services.gateway.deps import ResourcesDep
-from services.gateway.metrics import CACHE, PAIRS, STAGE_SECONDS, STORE_APPENDED
+from services.gateway.metrics import CACHE, PAIRS, STAGE_SECONDS
 from services.gateway.schemas import ErrorBody, SynthesizeRequest
 from services.pipeline.models import SynthesisResult
 from services.pipeline.synthesize import SynthesisRequest
@@ -30,6 +30,7 @@ async def synthesize(body: SynthesizeRequest, resources: ResourcesDep) -> Synthe
 
     A repeat with the same normalised query and parameters is answered from the cache (`cached: true`)
     unless `use_cache` is false. Accepted pairs enter the training store once per (query, product).
+    While Redis is unreachable the answer is computed uncached and its pairs wait in a local spool.
     """
     request = SynthesisRequest(query=body.query, num_rewrites=body.num_rewrites, top_k=body.top_k)
     version = await resources.pipeline.version()
@@ -47,6 +48,7 @@ async def synthesize(body: SynthesizeRequest, resources: ResourcesDep) -> Synthe
     PAIRS.labels("accepted").inc(result.accepted_count)
     PAIRS.labels("rejected").inc(len(result.pairs) - result.accepted_count)
     # Store before caching: a result is only served from cache once its pairs are in the store.
-    STORE_APPENDED.inc(await resources.stream.append(result))
-    await resources.cache.put(request, result.pipeline_version, result)
+    written = await resources.writer.write(result)
+    if not written.spooled:
+        await resources.cache.put(request, result.pipeline_version, result)
     return result

@@ -1,0 +1,52 @@
+"""python -m services.store (`synth sink`): the training-store sink (Redis Stream -> Parquet)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from redis.asyncio import Redis
+
+from services.core.logging import setup_logging
+from services.core.settings import load_settings
+from services.store.config import StoreSettings
+from services.store.sink import ParquetSink
+
+log = logging.getLogger("services.store")
+
+
+async def run_sink(settings: StoreSettings) -> int:
+    if not settings.redis_url:
+        log.error("TAILSYNTH_REDIS_URL is not set; the sink needs the Redis that holds the training stream")
+        return 2
+    # The socket timeout must outlast a blocking stream read.
+    redis = Redis.from_url(
+        settings.redis_url, socket_timeout=settings.block_ms / 1000 + 5, socket_connect_timeout=2
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    sink = ParquetSink(
+        redis, settings.stream_key, settings.group, settings.consumer, settings.store_dir, settings.batch_size
+    )
+    log.info(
+        "sink: %s -> %s (%d pairs already stored)", settings.stream_key, settings.store_dir, len(sink.stored)
+    )
+    try:
+        await sink.run(settings.block_ms, stop)
+    finally:
+        await redis.aclose()
+    log.info("sink stopped")
+    return 0
+
+
+def main() -> int:
+    settings = load_settings(StoreSettings)
+    setup_logging("sink", settings.log_level)
+    return asyncio.run(run_sink(settings))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
