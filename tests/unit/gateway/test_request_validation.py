@@ -14,15 +14,17 @@ from services.gateway.app import create_app
 from services.gateway.config import GatewaySettings
 from services.pipeline.config import PipelineSettings
 from services.store.config import StoreSettings
+from services.worker.config import QueueSettings
 
 
 @pytest.fixture(scope="module")
-def client() -> Iterator[TestClient]:
+def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     nowhere = f"127.0.0.1:{free_port()}"
     app = create_app(
         GatewaySettings(redis_url=f"redis://{nowhere}/0", max_body_bytes=64 * 1024),
         PipelineSettings(rewriter_target=nowhere, retriever_target=nowhere, judge_target=nowhere),
-        StoreSettings(),
+        StoreSettings(state_dir=tmp_path_factory.mktemp("state")),
+        QueueSettings(max_enqueue=3),
     )
     with TestClient(app, raise_server_exceptions=False) as test_client:
         yield test_client
@@ -71,11 +73,37 @@ def test_oversized_body_gets_413(client: TestClient) -> None:
     assert "bytes" in response.json()["detail"]
 
 
-def test_unreachable_backends_give_503_not_a_stack_trace(client: TestClient) -> None:
+def test_unreachable_backends_give_503_with_retry_after_not_a_stack_trace(client: TestClient) -> None:
     response = client.post("/v1/synthesize", json={"query": "cordless drill"})
     assert response.status_code == 503
     assert "Traceback" not in response.text
     assert "UNAVAILABLE" in response.json()["detail"]
+    assert int(response.headers["retry-after"]) > 0
+
+
+BAD_QUEUE_BODIES = [
+    ({}, "queries"),
+    ({"queries": []}, "at least 1"),
+    ({"queries": [{"query": "drill"}, {"query": " "}]}, "empty"),
+    ({"queries": [{"query": "drill", "top_k": 0}]}, "greater than or equal to 1"),
+    ({"queries": ["drill"]}, "valid dictionary"),
+    ({"queries": [{"query": "a"}] * 4}, "the limit is 3"),
+    ({"queries": [{"query": "a"}], "priority": 1}, "Extra inputs are not permitted"),
+]
+
+
+@pytest.mark.parametrize(("body", "message"), BAD_QUEUE_BODIES)
+def test_bad_queue_bodies_get_422_and_queue_nothing(client: TestClient, body: object, message: str) -> None:
+    response = client.post("/v1/queue", json=body)
+    assert response.status_code == 422, response.text
+    assert message in response.text
+
+
+def test_queue_without_redis_is_503_with_retry_after(client: TestClient) -> None:
+    response = client.post("/v1/queue", json={"queries": [{"query": "deck over"}]})
+    assert response.status_code == 503
+    assert "redis unavailable" in response.json()["detail"]
+    assert int(response.headers["retry-after"]) > 0
 
 
 def test_readyz_is_503_when_nothing_answers_and_healthz_is_200(client: TestClient) -> None:
@@ -83,9 +111,10 @@ def test_readyz_is_503_when_nothing_answers_and_healthz_is_200(client: TestClien
     ready = client.get("/readyz")
     assert ready.status_code == 503
     assert ready.json()["checks"] == {"rewriter": False, "retriever": False, "judge": False, "redis": False}
+    assert ready.json()["spooled_batches"] == 0
 
 
 def test_openapi_documents_the_synthesis_endpoint(client: TestClient) -> None:
     spec = client.get("/openapi.json").json()
-    assert "/v1/synthesize" in spec["paths"]
+    assert {"/v1/synthesize", "/v1/queue"} <= set(spec["paths"])
     assert client.get("/docs").status_code == 200
