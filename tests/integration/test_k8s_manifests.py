@@ -300,7 +300,7 @@ def test_retriever_builds_index_in_shared_state(overlay: str) -> None:
 def test_dev_overlay() -> None:
     docs = render("dev")
     deployments = by_kind(docs, "Deployment")
-    assert set(deployments) == {"rewriter", "retriever", "judge", "gateway", "sink", "redis"}
+    assert set(deployments) == {"rewriter", "retriever", "judge", "gateway", "sink", "worker", "redis"}
     assert all(d["spec"].get("replicas") == 1 for d in deployments.values())
     assert "redis" in by_kind(docs, "Service")
     for name in GRPC_PORTS:
@@ -313,7 +313,8 @@ def test_prod_overlay() -> None:
     deployments = by_kind(docs, "Deployment")
     assert "redis" not in deployments and "redis" not in by_kind(docs, "Service"), "in-cluster redis left"
     assert deployments["gateway"]["spec"]["replicas"] == 2
-    assert "replicas" not in deployments["sink"]["spec"], "KEDA owns the sink's replicas"
+    assert "replicas" not in deployments["worker"]["spec"], "KEDA owns the workers' replicas"
+    assert deployments["sink"]["spec"]["replicas"] == 1, "one sink writes the store"
 
     # GPU: one GPU per model service, GPU pool scheduling, the gpu image and cuda devices.
     for name in GRPC_PORTS:
@@ -329,28 +330,44 @@ def test_prod_overlay() -> None:
     )
 
     # Managed Redis: the URL comes from a Secret for every Redis client, never from the ConfigMap.
-    for name in ("gateway", "sink"):
+    for name in ("gateway", "sink", "worker"):
         container = main_container(deployments[name])
         ref = env_of(container)["TAILSYNTH_REDIS_URL"]["valueFrom"]["secretKeyRef"]
         assert ref["name"] and ref["key"]
         assert "TAILSYNTH_REDIS_URL" not in configmap_data(docs, container)
 
-    # KEDA on the sink's consumer group.
-    scaled = by_kind(docs, "ScaledObject")["sink"]
-    assert scaled["spec"]["scaleTargetRef"]["name"] == "sink"
+    # KEDA scales the workers on the query queue's consumer-group lag.
+    scaled = by_kind(docs, "ScaledObject")["worker"]
+    assert scaled["spec"]["scaleTargetRef"]["name"] == "worker"
     (trigger,) = scaled["spec"]["triggers"]
     assert trigger["type"] == "redis-streams"
-    assert trigger["metadata"]["stream"] == "tailsynth:pairs"
-    assert trigger["metadata"]["consumerGroup"] == "sink"
-    sink_config = configmap_data(docs, main_container(deployments["sink"]))
-    assert sink_config["TAILSYNTH_STORE_GROUP"] == trigger["metadata"]["consumerGroup"]
-    assert sink_config["TAILSYNTH_STORE_STREAM_KEY"] == trigger["metadata"]["stream"]
-    assert int(trigger["metadata"]["pendingEntriesCount"]) > 0
-    assert scaled["spec"]["minReplicaCount"] >= 1, "pending entries need a running consumer"
+    worker_config = configmap_data(docs, main_container(deployments["worker"]))
+    assert worker_config["TAILSYNTH_QUEUE_STREAM_KEY"] == trigger["metadata"]["stream"]
+    assert worker_config["TAILSYNTH_QUEUE_GROUP"] == trigger["metadata"]["consumerGroup"]
+    assert int(trigger["metadata"]["lagCount"]) > 0
+    assert scaled["spec"]["minReplicaCount"] >= 1, "lag is only measured while a worker reads"
 
     # Gateway availability.
-    (pdb,) = by_kind(docs, "PodDisruptionBudget").values()
-    assert pdb["spec"]["selector"]["matchLabels"] == deployments["gateway"]["spec"]["selector"]["matchLabels"]
+    pdbs = by_kind(docs, "PodDisruptionBudget")
+    assert pdbs["gateway"]["spec"] == {
+        "minAvailable": 1,
+        "selector": {"matchLabels": deployments["gateway"]["spec"]["selector"]["matchLabels"]},
+    }
     (hpa,) = by_kind(docs, "HorizontalPodAutoscaler").values()
     assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "gateway"}
     assert hpa["spec"]["minReplicas"] >= 2
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_disruption_budgets_and_graceful_termination(overlay: str) -> None:
+    docs = render(overlay)
+    deployments = by_kind(docs, "Deployment")
+    pdbs = by_kind(docs, "PodDisruptionBudget")
+    for name in ("gateway", "worker", *GRPC_PORTS):
+        selector = pdbs[name]["spec"]["selector"]["matchLabels"]
+        assert selector == deployments[name]["spec"]["selector"]["matchLabels"], name
+    worker = main_container(deployments["worker"])
+    grace = float(env_of(worker)["TAILSYNTH_QUEUE_GRACE_S"]["value"])
+    assert pod_spec(deployments["worker"])["terminationGracePeriodSeconds"] > grace
+    assert worker["args"] == ["synth", "worker"]
+    assert main_container(deployments["sink"])["args"] == ["synth", "sink"]
