@@ -23,3 +23,11 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedR
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def rewriter_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """SmolLM2 converted to HF format once per session, for every system the tests start."""
+    from services.core.assets import smollm2_hf_dir
+
+    return smollm2_hf_dir(tmp_path_factory.mktemp("models"))

@@ -154,6 +154,19 @@ class LocalSystem:
             raise
         log.info("system ready in %.1fs", time.perf_counter() - started)
 
+    def stop_process(self, name: str, sig: int = signal.SIGTERM, timeout_s: float = 30.0) -> int:
+        """Stop one child (SIGTERM drains it, SIGKILL does not) and return its exit code."""
+        process = self.processes.pop(name)
+        process.send_signal(sig)
+        return process.wait(timeout_s)
+
+    def restart_service(self, name: str) -> None:
+        """Start a stopped gRPC service again and wait until every service is SERVING."""
+        if name not in GRPC_SERVICES:
+            raise ValueError(f"not a gRPC service: {name}")
+        self._spawn(name, "-m", f"services.{name}")
+        asyncio.run(self._wait_grpc())
+
     def stop(self, timeout_s: float = 20.0) -> None:
         for name in reversed(list(self.processes)):
             process = self.processes[name]
