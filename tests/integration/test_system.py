@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,11 +21,13 @@ QUERY = "cordless drill for deck screws"
 
 
 @pytest.fixture(scope="module")
-def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSystem]:
+def system(tmp_path_factory: pytest.TempPathFactory, rewriter_model_dir: Path) -> Iterator[LocalSystem]:
+    env = {k: v for k, v in os.environ.items() if k != "TAILSYNTH_REDIS_URL"}
     local = LocalSystem(
         state_dir=tmp_path_factory.mktemp("state"),
         catalog=ROOT / "data" / "demo" / "catalog.csv",
         ports=Ports.free(),
+        base_env=env | {"TAILSYNTH_REWRITER_MODEL_DIR": str(rewriter_model_dir)},
     )
     local.start()
     yield local
