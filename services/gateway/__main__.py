@@ -24,7 +24,12 @@ def main() -> int:
         logging.getLogger("services.gateway").error("%s", error)
         return 2
     uvicorn.run(
-        app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(), access_log=False
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+        timeout_graceful_shutdown=int(settings.grace_s),
     )
     return 0
 

@@ -95,6 +95,8 @@ class QueueWorker:
                     await _sleep(stop, _backoff(failures))
                     continue
                 for job in jobs:
+                    if job.entry_id in self.working:
+                        continue  # ours and in progress: its heartbeat was late, nobody died
                     self.working.add(job.entry_id)
                     task = asyncio.create_task(self.process(job, stop))
                     tasks.add(task)

@@ -88,7 +88,7 @@ class QueryQueue:
         """Append queries; return their job ids in order."""
         job_ids = [uuid.uuid4().hex for _ in items]
         now = f"{time.time():.3f}"
-        async with self.redis.pipeline(transaction=False) as pipe:
+        async with self.redis.pipeline(transaction=True) as pipe:  # all of the batch or none of it
             for job_id, item in zip(job_ids, items, strict=True):
                 fields = {
                     "job_id": job_id,

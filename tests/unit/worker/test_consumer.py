@@ -63,7 +63,7 @@ async def redis(redis_server: EmbeddedRedis) -> AsyncIterator[Redis]:
 @pytest.fixture
 def settings(redis_server: EmbeddedRedis) -> QueueSettings:
     return QueueSettings(
-        stream_key=f"test:{uuid.uuid4().hex}", consumer="w1", claim_idle_ms=300, block_ms=50,
+        stream_key=f"test:{uuid.uuid4().hex}", consumer="w1", claim_idle_ms=1000, block_ms=50,
         max_attempts=3, grace_s=5, redis_url=redis_server.url,
     )  # fmt: skip
 
@@ -185,7 +185,7 @@ async def test_heartbeats_keep_a_slow_query_with_its_worker(
 ) -> None:
     queue = QueryQueue(redis, settings)
     await queue.enqueue([QueryItem(query="slow one")])
-    slow = ScriptedPipeline(1.5)  # five times claim_idle_ms
+    slow = ScriptedPipeline(3.0)  # three times claim_idle_ms
     other = ScriptedPipeline()
     first = make_worker(redis, settings, slow, tmp_path)
     second = make_worker(redis, settings.model_copy(update={"consumer": "w2"}), other, tmp_path)
