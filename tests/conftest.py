@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from redis.asyncio import Redis
 
 from services.core.redis_server import EmbeddedRedis
 
@@ -23,6 +24,14 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedR
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+async def redis(redis_server: EmbeddedRedis) -> AsyncIterator[Redis]:
+    """An async client of the session's server; tests keep apart by using their own keys."""
+    client = Redis.from_url(redis_server.url)
+    yield client
+    await client.aclose()
 
 
 @pytest.fixture(scope="session")

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 
-from redis.asyncio import Redis
-
+from services.core.consumers import blocking_client, stop_on_signals
 from services.core.logging import setup_logging
 from services.core.settings import load_settings
 from services.store.config import StoreSettings
@@ -20,14 +18,8 @@ async def run_sink(settings: StoreSettings) -> int:
     if not settings.redis_url:
         log.error("TAILSYNTH_REDIS_URL is not set; the sink needs the Redis that holds the training stream")
         return 2
-    # The socket timeout must outlast a blocking stream read.
-    redis = Redis.from_url(
-        settings.redis_url, socket_timeout=settings.block_ms / 1000 + 5, socket_connect_timeout=2
-    )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    redis = blocking_client(settings.redis_url, settings.block_ms)
+    stop = stop_on_signals()
     sink = ParquetSink(
         redis, settings.stream_key, settings.group, settings.consumer, settings.store_dir, settings.batch_size
     )

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 from redis.asyncio import Redis
 
-from services.core.redis_server import EmbeddedRedis
 from services.pipeline.ids import pair_id
 from services.pipeline.models import Pair, Rewards, Rewrite, SynthesisResult
 from services.store.sink import ParquetSink
@@ -34,13 +32,6 @@ def result(query: str, accepted: list[str], rejected: list[str] = ()) -> Synthes
         query=query, rewrites=[rewrite], dropped_candidates=[], pairs=pairs, accepted_count=len(accepted),
         timings_ms={"total": 1.0}, pipeline_version="test",
     )  # fmt: skip
-
-
-@pytest.fixture
-async def redis(redis_server: EmbeddedRedis) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_server.url)
-    yield client
-    await client.aclose()
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import grpc
@@ -51,13 +51,6 @@ class ScriptedPipeline:
             query=request.query, rewrites=[], dropped_candidates=[], pairs=[pair], accepted_count=1,
             timings_ms={}, pipeline_version="test",
         )  # fmt: skip
-
-
-@pytest.fixture
-async def redis(redis_server: EmbeddedRedis) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_server.url)
-    yield client
-    await client.aclose()
 
 
 @pytest.fixture
