@@ -74,7 +74,7 @@ class QueueWorker:
         await self._until_redis(self.queue.ensure_group, stop)
         with contextlib.suppress(RedisError):
             await self.queue.prune_consumers(idle_ms=3_600_000)
-        heartbeat = asyncio.create_task(self._heartbeat(stop))
+        heartbeat = asyncio.create_task(self._heartbeat())
         tasks: set[asyncio.Task[None]] = set()
         failures = 0
         try:
@@ -195,7 +195,7 @@ class QueueWorker:
             if not await _sleep(stop, _backoff(waits)):
                 raise Stopped
 
-    async def _heartbeat(self, stop: asyncio.Event) -> None:
+    async def _heartbeat(self) -> None:
         """Keep this worker's entries fresh so no other worker takes them over while it lives."""
         interval = self.settings.claim_idle_ms / 3000
         while True:
