@@ -16,7 +16,7 @@ from typing import TypeVar
 from services import __version__
 from services.core.text import clean
 from services.gen.synth.v1 import judge_pb2
-from services.pipeline.clients import Hit, JudgeClient, RetrieverClient, RewriterClient
+from services.pipeline.clients import BackendError, Hit, JudgeClient, RetrieverClient, RewriterClient
 from services.pipeline.config import PipelineSettings
 from services.pipeline.ids import pair_id
 from services.pipeline.models import DroppedCandidate, Pair, Rewrite, SynthesisResult
@@ -103,14 +103,23 @@ class SynthesisPipeline:
         checks = await asyncio.gather(self.rewriter.healthy(), self.retriever.healthy(), self.judge.healthy())
         return dict(zip(names, checks, strict=True))
 
-    async def version(self) -> str:
-        """tailsynth version + hash of what every service serves (models, index, prompt, policy)."""
+    async def version(self, allow_stale: bool = False) -> str:
+        """tailsynth version + hash of what every service serves (models, index, prompt, policy).
+
+        With allow_stale, a service that cannot answer Describe leaves the last known version in use
+        (so cached results keep being served while it is down).
+        """
         now = time.monotonic()
         if self._version and now - self._version[0] < self.settings.version_ttl_s:
             return self._version[1]
-        infos = await asyncio.gather(
-            self.rewriter.describe(), self.retriever.describe(), self.judge.describe()
-        )
+        try:
+            infos = await asyncio.gather(
+                self.rewriter.describe(), self.retriever.describe(), self.judge.describe()
+            )
+        except BackendError:
+            if allow_stale and self._version:
+                return self._version[1]
+            raise
         parts = [ALGORITHM_VERSION] + [f"{i.service}={i.engine}:{i.version}" for i in infos]
         version = f"{__version__}+{hashlib.sha256('|'.join(parts).encode()).hexdigest()[:12]}"
         self._version = (now, version)

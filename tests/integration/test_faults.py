@@ -40,6 +40,7 @@ def system(tmp_path_factory: pytest.TempPathFactory, rewriter_model_dir: Path) -
         "TAILSYNTH_QUEUE_BLOCK_MS": "200",
         "TAILSYNTH_STORE_BLOCK_MS": "200",
         "TAILSYNTH_STORE_REPLAY_INTERVAL_S": "0.5",
+        "TAILSYNTH_PIPELINE_VERSION_TTL_S": "1",
     }
     env.pop("TAILSYNTH_REDIS_URL", None)
     local = LocalSystem(
@@ -174,7 +175,12 @@ def test_a_stopped_judge_gives_503_with_retry_after_and_recovery_needs_no_restar
     system: LocalSystem, api: httpx.Client
 ) -> None:
     client = connect(system)
+    cached_query = {"query": "garden hose 50 ft", "num_rewrites": 2, "top_k": 10}
+    assert api.post("/v1/synthesize", json=cached_query).status_code == 200
     system.stop_process("judge")
+    time.sleep(1.5)  # past the pipeline-version TTL: the version cannot be refreshed now
+    cached = api.post("/v1/synthesize", json=cached_query)
+    assert cached.status_code == 200 and cached.json()["cached"] is True, "cache hits need no judge"
     started = time.monotonic()
     response = api.post("/v1/synthesize", json={"query": "stainless sink", "use_cache": False})
     elapsed = time.monotonic() - started

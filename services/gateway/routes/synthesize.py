@@ -33,7 +33,7 @@ async def synthesize(body: SynthesizeRequest, resources: ResourcesDep) -> Synthe
     While Redis is unreachable the answer is computed uncached and its pairs wait in a local spool.
     """
     request = SynthesisRequest(query=body.query, num_rewrites=body.num_rewrites, top_k=body.top_k)
-    version = await resources.pipeline.version()
+    version = await resources.pipeline.version(allow_stale=body.use_cache)
     if body.use_cache:
         cached = await resources.cache.get(request, version)
         CACHE.labels("hit" if cached else "miss").inc()
