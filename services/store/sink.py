@@ -17,8 +17,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 from redis.asyncio import Redis
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import RedisError
 
+from services.core.consumers import ensure_group
 from services.core.durable import publish
 from services.store.stream import FIELDS
 
@@ -82,11 +83,7 @@ class ParquetSink:
         self.stored = stored_pair_ids(directory)
 
     async def ensure_group(self) -> None:
-        try:
-            await self.redis.xgroup_create(self.stream_key, self.group, id="0", mkstream=True)
-        except ResponseError as error:
-            if "BUSYGROUP" not in str(error):
-                raise
+        await ensure_group(self.redis, self.stream_key, self.group)
 
     async def drain_once(self, block_ms: int | None = None, pending: bool = False) -> int:
         """Read one batch (own pending or new entries), write it durably, ack it; return pairs written."""

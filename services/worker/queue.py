@@ -21,8 +21,8 @@ from typing import Any
 
 from pydantic import ValidationError
 from redis.asyncio import Redis
-from redis.exceptions import ResponseError
 
+from services.core.consumers import ensure_group
 from services.pipeline.models import QueryItem
 from services.worker.config import QueueSettings
 
@@ -78,11 +78,7 @@ class QueryQueue:
         self._claim_cursor = "0-0"
 
     async def ensure_group(self) -> None:
-        try:
-            await self.redis.xgroup_create(self.key, self.group, id="0", mkstream=True)
-        except ResponseError as error:
-            if "BUSYGROUP" not in str(error):
-                raise
+        await ensure_group(self.redis, self.key, self.group)
 
     async def enqueue(self, items: list[QueryItem]) -> list[str]:
         """Append queries; return their job ids in order."""
