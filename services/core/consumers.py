@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
+from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
@@ -30,3 +32,25 @@ async def ensure_group(redis: Redis, stream: str, group: str) -> None:
     except ResponseError as error:
         if "BUSYGROUP" not in str(error):
             raise
+
+
+def backoff_s(failures: int, cap_s: float = 10.0) -> float:
+    """Wait before retrying a dependency that failed `failures` times in a row: 0.5 s doubling to cap_s."""
+    return float(min(cap_s, 0.25 * 2 ** min(failures, 10)))
+
+
+async def sleep_unless_stopped(stop: asyncio.Event, seconds: float) -> bool:
+    """Sleep unless stop is set first; return False when stopping."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
+        return False
+    return True
+
+
+def as_text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def stream_entries(raw: Any) -> list[tuple[str, dict[str, str]]]:
+    """[(id, fields)] from an XRANGE/XAUTOCLAIM-shaped reply, as text."""
+    return [(as_text(i), {as_text(k): as_text(v) for k, v in (f or {}).items()}) for i, f in raw or []]

@@ -8,7 +8,6 @@ a crash between write and ack cannot duplicate a pair.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from pathlib import Path
@@ -19,7 +18,7 @@ import pyarrow.parquet as pq
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from services.core.consumers import ensure_group
+from services.core.consumers import backoff_s, ensure_group, sleep_unless_stopped, stream_entries
 from services.core.durable import publish
 from services.store.stream import FIELDS
 
@@ -85,8 +84,8 @@ class ParquetSink:
     async def ensure_group(self) -> None:
         await ensure_group(self.redis, self.stream_key, self.group)
 
-    async def drain_once(self, block_ms: int | None = None, pending: bool = False) -> int:
-        """Read one batch (own pending or new entries), write it durably, ack it; return pairs written."""
+    async def _read(self, pending: bool, block_ms: int | None = None) -> list[tuple[str, dict[str, str]]]:
+        """One batch: this consumer's own unacked entries (pending) or new ones."""
         reply: Any = await self.redis.xreadgroup(
             self.group,
             self.consumer,
@@ -94,11 +93,10 @@ class ParquetSink:
             count=self.batch,
             block=block_ms,
         )
-        entries = [
-            (_s(i), {_s(k): _s(v) for k, v in f.items()}) for _, batch in reply or [] for i, f in batch
-        ]
-        if not entries:
-            return 0
+        return [entry for _, batch in reply or [] for entry in stream_entries(batch)]
+
+    async def _store(self, entries: list[tuple[str, dict[str, str]]]) -> int:
+        """Write the batch's new pairs durably, then ack every entry; return pairs written."""
         rows, batch_ids = [], set()
         for stream_id, fields in entries:
             pid = fields.get("pair_id", "")
@@ -112,6 +110,16 @@ class ParquetSink:
         await self.redis.xack(self.stream_key, self.group, *[i for i, _ in entries])
         return len(rows)
 
+    async def drain_once(self, block_ms: int | None = None, pending: bool = False) -> int:
+        """Read one batch (own pending or new entries), write it durably, ack it; return pairs written."""
+        entries = await self._read(pending, block_ms)
+        return await self._store(entries) if entries else 0
+
+    async def recover_pending(self) -> None:
+        """Store and ack every entry this consumer read before a crash or outage and never acked."""
+        while entries := await self._read(pending=True):
+            await self._store(entries)
+
     async def run(self, block_ms: int, stop: asyncio.Event) -> None:
         """Drain until stop is set; ride out Redis outages (re-reading own pending entries after each)."""
         failures = 0
@@ -120,8 +128,7 @@ class ParquetSink:
             try:
                 if not recovered:
                     await self.ensure_group()
-                    while await self.drain_once(pending=True):  # read before a crash or outage, never acked
-                        pass
+                    await self.recover_pending()
                     recovered = True
                 await self.drain_once(block_ms=block_ms)
                 failures = 0
@@ -129,9 +136,4 @@ class ParquetSink:
                 failures += 1
                 recovered = False
                 log.warning("redis unavailable (%s); retrying", error)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), min(10.0, 0.25 * 2 ** min(failures, 6)))
-
-
-def _s(value: object) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
+                await sleep_unless_stopped(stop, backoff_s(failures))

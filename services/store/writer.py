@@ -7,13 +7,13 @@ it waits in the spool and is replayed (exactly once, by pair id) when Redis answ
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass
 
 from prometheus_client import Counter
 from redis.exceptions import RedisError
 
+from services.core.consumers import sleep_unless_stopped
 from services.pipeline.models import SynthesisResult
 from services.store.spool import Spool
 from services.store.stream import TrainingStream, stream_entries
@@ -77,5 +77,4 @@ class PairWriter:
                     log.debug("spool replay deferred: %s", error)
             if stop.is_set():
                 return
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), interval_s)
+            await sleep_unless_stopped(stop, interval_s)

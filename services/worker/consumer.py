@@ -23,6 +23,7 @@ import grpc
 from prometheus_client import Counter, Histogram
 from redis.exceptions import RedisError
 
+from services.core.consumers import backoff_s, sleep_unless_stopped
 from services.pipeline.clients import BackendError
 from services.pipeline.models import SynthesisResult
 from services.pipeline.synthesize import SynthesisRequest
@@ -48,7 +49,6 @@ WAITS = Counter(
     "Backoff waits because a dependency was down, by dependency: backend or redis.",
     ["dependency"],
 )
-MAX_BACKOFF_S = 10.0
 
 
 class Synthesizer(Protocol):
@@ -92,7 +92,7 @@ class QueueWorker:
                     failures += 1
                     WAITS.labels("redis").inc()
                     log.warning("queue read failed (%s); retrying", error)
-                    await _sleep(stop, _backoff(failures))
+                    await sleep_unless_stopped(stop, backoff_s(failures))
                     continue
                 for job in jobs:
                     if job.entry_id in self.working:
@@ -180,7 +180,7 @@ class QueueWorker:
                 waits += 1
                 WAITS.labels("backend").inc()
                 log.warning("%s unavailable; waiting (%s)", error.service, error.detail)
-            if stop.is_set() or not await _sleep(stop, _backoff(waits)):
+            if stop.is_set() or not await sleep_unless_stopped(stop, backoff_s(waits)):
                 raise Stopped
 
     async def _until_redis(self, call: Callable[[], Awaitable[T]], stop: asyncio.Event) -> T:
@@ -192,7 +192,7 @@ class QueueWorker:
                 waits += 1
                 WAITS.labels("redis").inc()
                 log.warning("redis unavailable (%s); waiting", error)
-            if not await _sleep(stop, _backoff(waits)):
+            if not await sleep_unless_stopped(stop, backoff_s(waits)):
                 raise Stopped
 
     async def _heartbeat(self) -> None:
@@ -202,15 +202,3 @@ class QueueWorker:
             await asyncio.sleep(interval)
             with contextlib.suppress(RedisError):
                 await self.queue.heartbeat(self.consumer, sorted(self.working))
-
-
-def _backoff(attempt: int) -> float:
-    return float(min(MAX_BACKOFF_S, 0.25 * 2 ** min(attempt, 10)))
-
-
-async def _sleep(stop: asyncio.Event, seconds: float) -> bool:
-    """Sleep unless stop is set first; return False when stopping."""
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), seconds)
-        return False
-    return True

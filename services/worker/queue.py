@@ -22,7 +22,7 @@ from typing import Any
 from pydantic import ValidationError
 from redis.asyncio import Redis
 
-from services.core.consumers import ensure_group
+from services.core.consumers import as_text, ensure_group, stream_entries
 from services.pipeline.models import QueryItem
 from services.worker.config import QueueSettings
 
@@ -61,14 +61,6 @@ def parse_job(entry_id: str, fields: dict[str, str], deliveries: int) -> Job:
     return Job(entry_id, fields, deliveries, item)
 
 
-def _s(value: object) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def _entries(raw: Any) -> list[tuple[str, dict[str, str]]]:
-    return [(_s(i), {_s(k): _s(v) for k, v in (f or {}).items()}) for i, f in raw or []]
-
-
 class QueryQueue:
     def __init__(self, redis: Redis, settings: QueueSettings) -> None:
         self.redis = redis
@@ -100,15 +92,15 @@ class QueryQueue:
 
     async def read_new(self, consumer: str, count: int, block_ms: int) -> list[Job]:
         reply: Any = await self.redis.xreadgroup(self.group, consumer, {self.key: ">"}, count, block_ms)
-        return [parse_job(i, f, 1) for _, batch in reply or [] for i, f in _entries(batch)]
+        return [parse_job(i, f, 1) for _, batch in reply or [] for i, f in stream_entries(batch)]
 
     async def claim_stale(self, consumer: str, count: int) -> list[Job]:
         """Take over entries that a dead worker left pending for longer than claim_idle_ms."""
         reply: Any = await self.redis.xautoclaim(
             self.key, self.group, consumer, self.settings.claim_idle_ms, self._claim_cursor, count=count
         )
-        self._claim_cursor = _s(reply[0])
-        entries = _entries(reply[1])
+        self._claim_cursor = as_text(reply[0])
+        entries = stream_entries(reply[1])
         if not entries:
             return []
         async with self.redis.pipeline(transaction=False) as pipe:
@@ -168,7 +160,7 @@ class QueryQueue:
             pipe.xlen(self.settings.dead_key)
             pipe.xlen(self.settings.done_key)
             length, groups, dead, done = await pipe.execute()
-        group: dict[str, Any] = next((g for g in groups if _s(g["name"]) == self.group), {})
+        group: dict[str, Any] = next((g for g in groups if as_text(g["name"]) == self.group), {})
         lag = group.get("lag")
         return {
             "length": int(length),
@@ -183,7 +175,7 @@ class QueryQueue:
         removed = 0
         for consumer in await self.redis.xinfo_consumers(self.key, self.group):
             if int(consumer["pending"]) == 0 and int(consumer["idle"]) > idle_ms:
-                await self.redis.xgroup_delconsumer(self.key, self.group, _s(consumer["name"]))
+                await self.redis.xgroup_delconsumer(self.key, self.group, as_text(consumer["name"]))
                 removed += 1
         return removed
 

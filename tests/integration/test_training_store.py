@@ -104,3 +104,20 @@ async def test_redelivery_after_a_durable_write_does_not_duplicate(
     assert await second.drain_once(block_ms=100) == 0
     assert len(stored_rows(tmp_path)) == 2
     assert (await redis.xpending(keys[0], "sink"))["pending"] == 0
+
+
+async def test_recovery_reads_every_pending_batch_even_when_all_are_already_stored(
+    redis: Redis, keys: tuple[str, str], tmp_path: Path
+) -> None:
+    await TrainingStream(redis, *keys).append(result("porch light", ["L1", "L2", "L3"]))
+    first = ParquetSink(redis, keys[0], "sink", "c1", tmp_path, batch=1)
+    await first.ensure_group()
+    for _ in range(3):
+        assert await first.drain_once(block_ms=100) == 1
+    # Written and acked, then redelivered (as after a crash before the ack): three pending batches of one.
+    await redis.xgroup_setid(keys[0], "sink", id="0")
+    await redis.xreadgroup("sink", "c1", {keys[0]: ">"}, count=10)
+    restarted = ParquetSink(redis, keys[0], "sink", "c1", tmp_path, batch=1)
+    await restarted.recover_pending()
+    assert (await redis.xpending(keys[0], "sink"))["pending"] == 0
+    assert len(stored_rows(tmp_path)) == 3
