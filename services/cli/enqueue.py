@@ -116,14 +116,21 @@ def _post(client: httpx.Client, batch: list[QueryItem]) -> list[str]:
         if response.status_code == 202:
             ids: list[str] = response.json()["ids"]
             return ids
-        if response.status_code != 503 or attempt == MAX_RETRIES - 1:
+        if response.status_code not in (429, 503) or attempt == MAX_RETRIES - 1:
             raise InvalidInput(f"the gateway refused a batch: {response.status_code} {response.text}")
         time.sleep(float(response.headers.get("retry-after", "2")))
     raise AssertionError("unreachable")
 
 
 def run_enqueue(
-    url: str, path: Path, num_rewrites: int, top_k: int, batch: int, strict: bool, show_problems: int = 20
+    url: str,
+    path: Path,
+    num_rewrites: int,
+    top_k: int,
+    batch: int,
+    strict: bool,
+    api_key: str | None = None,
+    show_problems: int = 20,
 ) -> int:
     found = read_queries(path, num_rewrites, top_k)
     for problem in found.problems[:show_problems]:
@@ -135,7 +142,8 @@ def run_enqueue(
         return 2
     queued = 0
     try:
-        with httpx.Client(base_url=url.rstrip("/"), timeout=60) as client:
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        with httpx.Client(base_url=url.rstrip("/"), timeout=60, headers=headers) as client:
             for start in range(0, len(found.items), batch):
                 queued += len(_post(client, found.items[start : start + batch]))
                 print(f"\rqueued {queued}/{len(found.items)}", end="", file=sys.stderr, flush=True)

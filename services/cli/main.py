@@ -45,6 +45,7 @@ def _up(args: argparse.Namespace) -> int:
         print(
             f"\ntailsynth is up.\n"
             f"  API:      {url}/v1/synthesize   (docs: {url}/docs, metrics: {url}/metrics)\n"
+            f"  debug:    {url}/debug   (watch one query go through every stage)\n"
             f"  queue:    {url}/v1/queue ({args.workers} worker(s); `synth enqueue FILE` adds a query log)\n"
             f"  Redis:    {system.redis_url}\n"
             f"  store:    {settings.store_dir} (Parquet)\n\n"
@@ -76,13 +77,32 @@ def _index_build(args: argparse.Namespace) -> int:
 def _query(args: argparse.Namespace) -> int:
     from services.cli.query import run_query
 
-    return run_query(args.url, args.text, args.num_rewrites, args.top_k, not args.no_cache, args.json)
+    return run_query(
+        args.url, args.text, args.num_rewrites, args.top_k, not args.no_cache, args.json, args.api_key
+    )
 
 
 def _enqueue(args: argparse.Namespace) -> int:
     from services.cli.enqueue import run_enqueue
 
-    return run_enqueue(args.url, args.file, args.num_rewrites, args.top_k, args.batch, args.strict)
+    return run_enqueue(
+        args.url, args.file, args.num_rewrites, args.top_k, args.batch, args.strict, args.api_key
+    )
+
+
+def _apikey_new(args: argparse.Namespace) -> int:
+    from services.gateway.auth import NAME_PATTERN, entry, new_key
+
+    if not NAME_PATTERN.match(args.name):
+        raise InvalidInput("the key name must be 1-64 letters, digits, '_', '.' or '-'")
+    if args.per_minute is not None and args.per_minute < 1:
+        raise InvalidInput("--per-minute must be at least 1")
+    key = new_key()
+    print(f"key (give it to the caller; it is not stored anywhere): {key}")
+    print(
+        f"entry (add to TAILSYNTH_GATEWAY_API_KEYS or the keys file): {entry(args.name, key, args.per_minute)}"
+    )
+    return 0
 
 
 def _worker(args: argparse.Namespace) -> int:
@@ -142,6 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     enqueue.add_argument("--top-k", type=int, default=20, help="default for lines that give none")
     enqueue.add_argument("--batch", type=int, default=500, help="queries per request")
     enqueue.add_argument("--strict", action="store_true", help="queue nothing if any line is bad")
+    enqueue.add_argument("--api-key", help="API key, when the gateway requires one")
     enqueue.set_defaults(func=_enqueue)
 
     worker = commands.add_parser("worker", help="run a continuous-synthesis worker on the query queue")
@@ -156,6 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     query.add_argument("--top-k", type=int, default=20)
     query.add_argument("--no-cache", action="store_true")
     query.add_argument("--json", action="store_true", help="print the raw response")
+    query.add_argument("--api-key", help="API key, when the gateway requires one")
     query.set_defaults(func=_query)
 
     index = commands.add_parser("index", help="product index commands").add_subparsers(
@@ -164,6 +186,14 @@ def build_parser() -> argparse.ArgumentParser:
     build = index.add_parser("build", help="embed a catalog (CSV or JSONL) and write a FAISS index")
     build.add_argument("--catalog", type=Path, required=True)
     build.set_defaults(func=_index_build)
+
+    apikey = commands.add_parser("apikey", help="API key commands").add_subparsers(
+        dest="action", required=True
+    )
+    new = apikey.add_parser("new", help="make a key: prints the key once and the hashed entry to configure")
+    new.add_argument("name", help="who the key is for (letters, digits, _ . -); shown in metrics and logs")
+    new.add_argument("--per-minute", type=int, help="this key's rate limit (default: the gateway's)")
+    new.set_defaults(func=_apikey_new)
 
     config = commands.add_parser("config", help="print every TAILSYNTH_ environment variable as a table")
     config.set_defaults(func=_config)

@@ -48,10 +48,19 @@ def render(result: dict[str, Any], show_rejected: int = 5) -> str:
     return "\n".join(lines)
 
 
-def run_query(url: str, query: str, num_rewrites: int, top_k: int, use_cache: bool, as_json: bool) -> int:
+def run_query(
+    url: str,
+    query: str,
+    num_rewrites: int,
+    top_k: int,
+    use_cache: bool,
+    as_json: bool,
+    api_key: str | None = None,
+) -> int:
     body = {"query": query, "num_rewrites": num_rewrites, "top_k": top_k, "use_cache": use_cache}
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     try:
-        response = httpx.post(f"{url.rstrip('/')}/v1/synthesize", json=body, timeout=300)
+        response = httpx.post(f"{url.rstrip('/')}/v1/synthesize", json=body, headers=headers, timeout=300)
     except httpx.HTTPError as error:
         print(f"cannot reach the gateway at {url}: {error}. Is `synth up` running?")
         return 2

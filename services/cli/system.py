@@ -58,7 +58,8 @@ class LocalSystem:
         return f"http://127.0.0.1:{self.ports.gateway}"
 
     def env(self) -> dict[str, str]:
-        env = dict(self.base_env)
+        # The debugging page is for people running the system locally; production config leaves it off.
+        env = {"TAILSYNTH_GATEWAY_DEBUG_PAGE": "true", **self.base_env}
         env.update(
             {
                 "TAILSYNTH_STATE_DIR": str(self.state_dir),

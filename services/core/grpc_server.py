@@ -8,6 +8,7 @@ codes and enforces deadlines, and graceful stop: SIGTERM -> NOT_SERVING -> stop(
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import logging
 import signal
@@ -22,6 +23,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
+from services.core import request_id
 from services.core.errors import ConfigError, InvalidInput, NotReady
 from services.core.logging import setup_logging
 from services.core.metrics import GRPC_LATENCY, GRPC_REQUESTS, start_metrics_server
@@ -50,7 +52,9 @@ class GrpcService(ABC):
         """Run model work on the service's one worker thread: one call at a time, in arrival order."""
         if self._executor is None:
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=self.name)
-        return await asyncio.get_running_loop().run_in_executor(self._executor, functools.partial(fn, *args))
+        # The copied context carries the request id into the worker thread's log lines.
+        work = functools.partial(contextvars.copy_context().run, fn, *args)
+        return await asyncio.get_running_loop().run_in_executor(self._executor, work)
 
     def require_loaded(self) -> None:
         if not self.loaded:
@@ -93,6 +97,8 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
         async def guarded(request: Any, context: grpc.aio.ServicerContext) -> Any:
             started = time.perf_counter()
             code = grpc.StatusCode.OK
+            offered = dict(context.invocation_metadata() or ()).get(request_id.HEADER)
+            token = request_id.bind(request_id.accept(offered if isinstance(offered, str) else None))
             try:
                 remaining = context.time_remaining()
                 return await asyncio.wait_for(inner(request, context), timeout=remaining)
@@ -116,6 +122,7 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
                 log.exception("%s/%s failed", self.service, method)
                 await context.abort(code, f"internal error in {self.service}.{method}; see the server log")
             finally:
+                request_id.reset(token)
                 GRPC_REQUESTS.labels(self.service, method, code.name).inc()
                 GRPC_LATENCY.labels(self.service, method).observe(time.perf_counter() - started)
 
@@ -207,7 +214,7 @@ def run_service(
 ) -> int:
     """Entry point body of `python -m services.<role>`: settings, logging, engine, serve."""
     settings = load_settings(settings_cls)
-    setup_logging(role, settings.log_level)
+    setup_logging(role, settings.log_level, settings.log_format)
     try:
         service = factory(settings)
     except ConfigError as error:

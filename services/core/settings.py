@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -35,6 +35,9 @@ class BaseServiceSettings(BaseSettings):
         "Writable directory for converted models, indexes, Redis data and the store.",
     )
     log_level: str = shared("LOG_LEVEL", "INFO", "Python log level (DEBUG, INFO, WARNING, ERROR).")
+    log_format: Literal["text", "json"] = shared(
+        "LOG_FORMAT", "text", "Log lines as text for people or JSON (one object per line) for collectors."
+    )
     redis_url: str | None = shared(
         "REDIS_URL", None, "Redis URL; unset, `synth up` starts an embedded Redis-compatible server."
     )

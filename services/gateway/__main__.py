@@ -17,7 +17,7 @@ from services.store.config import StoreSettings
 
 def main() -> int:
     settings = load_settings(GatewaySettings)
-    setup_logging("gateway", settings.log_level)
+    setup_logging("gateway", settings.log_level, settings.log_format)
     try:
         app = create_app(settings, load_settings(PipelineSettings), load_settings(StoreSettings))
     except ConfigError as error:

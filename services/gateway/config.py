@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
@@ -18,3 +20,33 @@ class GatewaySettings(BaseServiceSettings):
     grace_s: float = Field(
         30.0, gt=0, le=600, description="Seconds in-flight requests get to finish after SIGTERM."
     )
+    batch_max_queries: int = Field(
+        32, ge=1, le=1000, description="Most queries one POST /v1/synthesize:batch may carry."
+    )
+    batch_concurrency: int = Field(
+        4, ge=1, le=64, description="Queries of one batch request synthesized at the same time."
+    )
+    debug_page: bool = Field(
+        False, description="Serve the interactive debugging page at /debug (`synth up` turns it on)."
+    )
+    api_keys: str = Field(
+        "",
+        description="API keys, stored hashed: comma-separated `name:sha256hex[:per_minute]` entries "
+        "(`synth apikey new NAME` makes one). Unset with no keys file, the API is open.",
+    )
+    api_keys_file: Path | None = Field(
+        None, description="File of API key entries, one per line (e.g. a mounted Kubernetes Secret)."
+    )
+    rate_limit_per_minute: int = Field(
+        0,
+        ge=0,
+        description="Requests per minute per API key (a batch counts each query) unless its entry sets "
+        "its own; with no keys configured, one shared limit for all callers. 0 = unlimited.",
+    )
+    cors_origins: str = Field(
+        "", description="Comma-separated origins allowed to call the API from a browser; empty = CORS off."
+    )
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [origin.strip() for origin in self.cors_origins.split(",") if origin.strip()]

@@ -1,17 +1,28 @@
-"""Gateway metrics (tailsynth_gateway_*); labels only from small fixed sets.
+"""Gateway metrics (tailsynth_gateway_*, tailsynth_queue_*); labels only from small fixed sets.
 
 - tailsynth_gateway_requests_total{route, status}: HTTP requests by route template and status class.
+- tailsynth_gateway_request_duration_seconds{route}: HTTP latency (a stream: until its last event).
 - tailsynth_gateway_stage_duration_seconds{stage}: pipeline stage latency (rewrite, search_query, ...).
-- tailsynth_gateway_cache_total{result}: synthesis cache hit, miss or bypass.
+- tailsynth_gateway_cache_total{result}: synthesis cache hit, miss or bypass (hit ratio = hit / (hit+miss)).
 - tailsynth_gateway_pairs_total{outcome}: judged pairs, accepted or rejected.
+- tailsynth_gateway_backend_errors_total{service, code}: failed calls to the gRPC services (engine errors).
+- tailsynth_gateway_auth_failures_total{reason}: requests refused for a missing or unknown API key.
+- tailsynth_gateway_rate_limited_total{key}: requests refused with 429, by API key name.
+- tailsynth_queue_entries{state}: continuous-synthesis queue length, pending, lag and dead, sampled.
 """
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 REQUESTS = Counter(
     "tailsynth_gateway_requests_total", "HTTP requests by route and status class.", ["route", "status"]
+)
+REQUEST_SECONDS = Histogram(
+    "tailsynth_gateway_request_duration_seconds",
+    "HTTP request latency by route.",
+    ["route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )
 STAGE_SECONDS = Histogram(
     "tailsynth_gateway_stage_duration_seconds",
@@ -21,3 +32,13 @@ STAGE_SECONDS = Histogram(
 )
 CACHE = Counter("tailsynth_gateway_cache_total", "Synthesis cache lookups.", ["result"])
 PAIRS = Counter("tailsynth_gateway_pairs_total", "Judged query-product pairs.", ["outcome"])
+BACKEND_ERRORS = Counter(
+    "tailsynth_gateway_backend_errors_total", "Failed gRPC calls by service and status.", ["service", "code"]
+)
+AUTH_FAILURES = Counter(
+    "tailsynth_gateway_auth_failures_total", "Requests refused for a missing or unknown API key.", ["reason"]
+)
+RATE_LIMITED = Counter("tailsynth_gateway_rate_limited_total", "Requests refused with 429.", ["key"])
+QUEUE_ENTRIES = Gauge(
+    "tailsynth_queue_entries", "Continuous-synthesis queue entries by state (sampled).", ["state"]
+)

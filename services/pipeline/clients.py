@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from services.core import request_id
 from services.core.text import product_text
 from services.gen.synth.v1 import (
     common_pb2,
@@ -32,6 +33,17 @@ CHANNEL_OPTIONS = [
     ("grpc.min_reconnect_backoff_ms", 250),
     ("grpc.max_reconnect_backoff_ms", 2000),
 ]
+
+
+class RequestIdInterceptor(grpc.aio.UnaryUnaryClientInterceptor):
+    """Sends the current request id as gRPC metadata, so the services log under the same id."""
+
+    async def intercept_unary_unary(self, continuation, client_call_details, request):  # type: ignore[no-untyped-def]
+        current = request_id.current()
+        if current:
+            metadata = list(client_call_details.metadata or ()) + [(request_id.HEADER, current)]
+            client_call_details = client_call_details._replace(metadata=metadata)
+        return await continuation(client_call_details, request)
 
 
 class BackendError(RuntimeError):
@@ -56,7 +68,9 @@ class _Client:
     def __init__(self, target: str, timeout_s: float) -> None:
         self.target = target
         self.timeout_s = timeout_s
-        self.channel = grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS)
+        self.channel = grpc.aio.insecure_channel(
+            target, options=CHANNEL_OPTIONS, interceptors=[RequestIdInterceptor()]
+        )
         self._health = health_pb2_grpc.HealthStub(self.channel)
         self.stub: Any = None  # set by each subclass
 

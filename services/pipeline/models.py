@@ -71,6 +71,46 @@ class Pair(BaseModel):
     retrieval_score: float = Field(description="Best cosine similarity over the texts that retrieved it.")
 
 
+class Candidate(BaseModel):
+    """A proposed rewrite with the intent judge's verdict, before its products are known."""
+
+    text: str
+    source: str
+    accepted: bool
+    reason: str
+    relevance: float = Field(description="Intent judge score, [0, 1].")
+
+
+class RewritesStage(BaseModel):
+    """Stage 1: the rewriter's candidates, judged for intent; dropped ones with their reasons."""
+
+    candidates: list[Candidate]
+    dropped_candidates: list[DroppedCandidate]
+
+
+class SearchHit(BaseModel):
+    product_id: str
+    title: str
+    score: float = Field(description="Cosine similarity to the searched text.")
+
+
+class Search(BaseModel):
+    text: str = Field(description="The query or an accepted rewrite.")
+    hits: list[SearchHit]
+
+
+class RetrievalStage(BaseModel):
+    """Stage 2: the products each searched text retrieved (the query first)."""
+
+    searches: list[Search]
+
+
+class JudgmentsStage(BaseModel):
+    """Stage 3: every distinct product judged against the original query."""
+
+    pairs: list[Pair]
+
+
 class SynthesisResult(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

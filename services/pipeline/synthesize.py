@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from collections.abc import Awaitable
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -19,12 +19,25 @@ from services.gen.synth.v1 import judge_pb2
 from services.pipeline.clients import BackendError, Hit, JudgeClient, RetrieverClient, RewriterClient
 from services.pipeline.config import PipelineSettings
 from services.pipeline.ids import pair_id
-from services.pipeline.models import DroppedCandidate, Pair, Rewrite, SynthesisResult
+from services.pipeline.models import (
+    Candidate,
+    DroppedCandidate,
+    JudgmentsStage,
+    Pair,
+    RetrievalStage,
+    Rewrite,
+    RewritesStage,
+    Search,
+    SearchHit,
+    SynthesisResult,
+)
 from services.pipeline.rewards import rewrite_rewards
 
 # Bump when the pipeline's own logic changes what it returns for the same services.
 ALGORITHM_VERSION = "1"
 T = TypeVar("T")
+# What stages() yields, in this order; the result carries everything the earlier ones did, plus rewards.
+Stage = RewritesStage | RetrievalStage | JudgmentsStage | SynthesisResult
 
 LABELS = {
     judge_pb2.RELEVANCE_LABEL_EXACT: "exact",
@@ -126,6 +139,13 @@ class SynthesisPipeline:
         return version
 
     async def run(self, request: SynthesisRequest) -> SynthesisResult:
+        async for stage in self.stages(request):
+            if isinstance(stage, SynthesisResult):
+                return stage
+        raise AssertionError("stages() ends with the result")
+
+    async def stages(self, request: SynthesisRequest) -> AsyncIterator[Stage]:
+        """Run the synthesis, yielding each stage's output as it completes; the last one is the result."""
         clock = _Stopwatch()
         started = time.perf_counter()
         query = clean(request.query)
@@ -141,16 +161,35 @@ class SynthesisPipeline:
             "judge_rewrites",
             self.judge.judge(query, [c.text for c in candidates], judge_pb2.PAIR_KIND_QUERY_REWRITE),
         )
+        dropped = [DroppedCandidate(text=d.text, reason=d.reason) for d in rewritten.dropped]
+        yield RewritesStage(
+            candidates=[
+                Candidate(
+                    text=c.text, source=c.source, accepted=j.accepted, reason=j.reason, relevance=j.score
+                )
+                for c, j in zip(candidates, intent, strict=True)
+            ],
+            dropped_candidates=dropped,
+        )
+
         kept = [c for c, j in zip(candidates, intent, strict=True) if j.accepted]
         rewrite_hits: list[list[Hit]] = []
         if kept:
             rewrite_hits = await clock.time(
                 "search_rewrites", self.retriever.search([c.text for c in kept], request.top_k)
             )
-
-        found = _merge_hits(
-            [(query, query_hits[0])] + [(c.text, h) for c, h in zip(kept, rewrite_hits, strict=True)]
+        searches = [(query, query_hits[0])] + [(c.text, h) for c, h in zip(kept, rewrite_hits, strict=True)]
+        yield RetrievalStage(
+            searches=[
+                Search(
+                    text=text,
+                    hits=[SearchHit(product_id=h.product_id, title=h.title, score=h.score) for h in hits],
+                )
+                for text, hits in searches
+            ]
         )
+
+        found = _merge_hits(searches)
         products = list(found.values())
         judgments = await clock.time(
             "judge_products",
@@ -161,6 +200,8 @@ class SynthesisPipeline:
             key=lambda p: p.score,
             reverse=True,
         )
+        yield JudgmentsStage(pairs=pairs)
+
         accepted_ids = {p.product_id for p in pairs if p.accepted}
         query_ids = {h.product_id for h in query_hits[0]}
         retrieved = {c.text: {h.product_id for h in hits} for c, hits in zip(kept, rewrite_hits, strict=True)}
@@ -183,10 +224,10 @@ class SynthesisPipeline:
             for c, j in zip(candidates, intent, strict=True)
         ]
         clock.timings_ms["total"] = round((time.perf_counter() - started) * 1000, 1)
-        return SynthesisResult(
+        yield SynthesisResult(
             query=query,
             rewrites=rewrites,
-            dropped_candidates=[DroppedCandidate(text=d.text, reason=d.reason) for d in rewritten.dropped],
+            dropped_candidates=dropped,
             pairs=pairs,
             accepted_count=len(accepted_ids),
             timings_ms=clock.timings_ms,

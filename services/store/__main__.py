@@ -36,7 +36,7 @@ async def run_sink(settings: StoreSettings) -> int:
 
 def main() -> int:
     settings = load_settings(StoreSettings)
-    setup_logging("sink", settings.log_level)
+    setup_logging("sink", settings.log_level, settings.log_format)
     return asyncio.run(run_sink(settings))
 
 

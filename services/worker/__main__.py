@@ -51,7 +51,7 @@ async def run_worker(
 
 def main() -> int:
     settings = load_settings(QueueSettings)
-    setup_logging("worker", settings.log_level)
+    setup_logging("worker", settings.log_level, settings.log_format)
     start_metrics_server(settings.metrics_port)
     return asyncio.run(run_worker(settings, load_settings(PipelineSettings), load_settings(StoreSettings)))
 

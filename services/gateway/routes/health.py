@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from services.gateway.deps import ResourcesDep
+from services.gateway.metrics import QUEUE_ENTRIES
 
+log = logging.getLogger(__name__)
 router = APIRouter()
 
 
@@ -44,6 +47,16 @@ async def readyz(resources: ResourcesDep) -> JSONResponse:
 
 
 @router.get("/metrics")
-async def metrics() -> Response:
-    """Prometheus exposition of the tailsynth_gateway_* metrics."""
+async def metrics(resources: ResourcesDep) -> Response:
+    """Prometheus exposition of the tailsynth_gateway_* metrics; the queue gauges are sampled now."""
+    try:
+        status = await asyncio.wait_for(resources.queue.status(), timeout=1.0)
+    except Exception as error:  # a scrape must not fail because Redis is down; the gauges go stale
+        log.warning("queue gauges not sampled: %s", error)
+    else:
+        # No lag before the workers' first read: then every entry is unread.
+        lag = status["lag"] if status["lag"] is not None else status["length"]
+        for state, value in {**status, "lag": lag}.items():
+            if state != "done":
+                QUEUE_ENTRIES.labels(state).set(value or 0)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,95 @@
+"""One synthesis as the HTTP API serves it: cache lookup, the pipeline's stages, metrics, store, cache.
+
+The plain, streaming and batch endpoints all go through synthesis_stages(); they differ only in how
+much of it they show the caller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+from pydantic import BaseModel, Field
+
+from services.gateway.deps import Resources
+from services.gateway.metrics import CACHE, PAIRS, STAGE_SECONDS
+from services.gateway.schemas import SynthesizeRequest
+from services.pipeline.models import SynthesisResult
+from services.pipeline.synthesize import Stage, SynthesisRequest
+
+
+class Started(BaseModel):
+    query: str
+    pipeline_version: str
+    cached: bool
+
+
+class Stored(BaseModel):
+    new: int = Field(description="Accepted pairs new to the training store.")
+    duplicates: int = Field(description="Accepted pairs the store already held (same query and product).")
+    spooled: int = Field(description="Accepted pairs waiting in the local spool while Redis is unreachable.")
+
+
+# Event names on the stream, by payload type.
+EVENT_NAMES: dict[type[BaseModel], str] = {
+    Started: "started",
+    Stored: "stored",
+    SynthesisResult: "result",
+}
+
+
+def event_name(payload: BaseModel) -> str:
+    if type(payload) in EVENT_NAMES:
+        return EVENT_NAMES[type(payload)]
+    # RewritesStage -> rewrites, RetrievalStage -> retrieval, JudgmentsStage -> judgments
+    return type(payload).__name__.removesuffix("Stage").lower()
+
+
+async def synthesis_stages(
+    body: SynthesizeRequest, resources: Resources
+) -> AsyncIterator[Started | Stage | Stored]:
+    """Started, then the pipeline's stages (or only the result, from the cache), then Stored.
+
+    The result is yielded only after its accepted pairs are in the store (or the spool): a caller that
+    sees a result never sees pairs that could still be lost, and a client that goes away after the
+    judgments cannot cancel the store write.
+    """
+    request = SynthesisRequest(query=body.query, num_rewrites=body.num_rewrites, top_k=body.top_k)
+    version = await resources.pipeline.version(allow_stale=body.use_cache)
+    if body.use_cache:
+        cached = await resources.cache.get(request, version)
+        CACHE.labels("hit" if cached else "miss").inc()
+        if cached is not None:
+            yield Started(query=cached.query, pipeline_version=cached.pipeline_version, cached=True)
+            yield cached
+            return
+    else:
+        CACHE.labels("bypass").inc()
+
+    yield Started(query=body.query, pipeline_version=version, cached=False)
+    async for stage in resources.pipeline.stages(request):
+        if isinstance(stage, SynthesisResult):
+            stored = await asyncio.shield(_store(resources, request, stage))
+            yield stage
+            yield stored
+        else:
+            yield stage
+
+
+async def _store(resources: Resources, request: SynthesisRequest, result: SynthesisResult) -> Stored:
+    for stage, ms in result.timings_ms.items():
+        STAGE_SECONDS.labels(stage).observe(ms / 1000)
+    PAIRS.labels("accepted").inc(result.accepted_count)
+    PAIRS.labels("rejected").inc(len(result.pairs) - result.accepted_count)
+    # Store before caching: a result is only served from cache once its pairs are in the store.
+    written = await resources.writer.write(result)
+    if not written.spooled:
+        await resources.cache.put(request, result.pipeline_version, result)
+    return Stored(new=written.appended, duplicates=written.duplicates, spooled=written.spooled)
+
+
+async def synthesize(body: SynthesizeRequest, resources: Resources) -> SynthesisResult:
+    async for stage in synthesis_stages(body, resources):
+        if isinstance(stage, SynthesisResult):
+            return stage
+    raise AssertionError("synthesis_stages() always yields a result")
