@@ -118,3 +118,40 @@ def test_openapi_documents_the_synthesis_endpoint(client: TestClient) -> None:
     spec = client.get("/openapi.json").json()
     assert {"/v1/synthesize", "/v1/queue"} <= set(spec["paths"])
     assert client.get("/docs").status_code == 200
+
+
+def test_a_stream_that_cannot_start_is_a_plain_503_not_an_event_stream(client: TestClient) -> None:
+    response = client.post("/v1/synthesize/stream", json={"query": "cordless drill"})
+    assert response.status_code == 503
+    assert response.headers["content-type"] == "application/json"
+    assert int(response.headers["retry-after"]) > 0
+    assert client.post("/v1/synthesize/stream", json={"query": " "}).status_code == 422
+
+
+def test_a_batch_answers_each_query_with_its_own_status(client: TestClient) -> None:
+    body = {"queries": [{"query": "cordless drill"}, {"query": ""}, {"query": "drill", "top_k": 0}, "drill"]}
+    response = client.post("/v1/synthesize:batch", json=body)
+    assert response.status_code == 422  # a non-object item is a malformed request, not a bad query
+    response = client.post("/v1/synthesize:batch", json={"queries": body["queries"][:3]})
+    assert response.status_code == 200, response.text
+    reply = response.json()
+    assert [r["index"] for r in reply["results"]] == [0, 1, 2]
+    assert [r["status"] for r in reply["results"]] == [503, 422, 422]
+    assert "UNAVAILABLE" in reply["results"][0]["error"]
+    assert "empty" in str(reply["results"][1]["error"])
+    assert "greater than or equal to 1" in str(reply["results"][2]["error"])
+    assert reply["succeeded"] == 0 and reply["failed"] == 3
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"queries": []}, "at least 1"),
+        ({"queries": [{"query": "a"}] * 33}, "the limit is 32"),
+        ({"queries": [{"query": "a"}], "parallel": 2}, "Extra inputs are not permitted"),
+    ],
+)
+def test_bad_batches_get_422(client: TestClient, body: object, message: str) -> None:
+    response = client.post("/v1/synthesize:batch", json=body)
+    assert response.status_code == 422, response.text
+    assert message in response.text
