@@ -306,6 +306,9 @@ def test_dev_overlay() -> None:
     for name in GRPC_PORTS:
         assert "nvidia.com/gpu" not in main_container(deployments[name])["resources"]["limits"]
     assert not [d for d in docs if is_custom_resource(d)], "dev must not need KEDA"
+    gateway_env = {e["name"]: e for e in main_container(deployments["gateway"])["env"]}
+    assert gateway_env["TAILSYNTH_GATEWAY_DEBUG_PAGE"]["value"] == "true"
+    assert gateway_env["TAILSYNTH_GATEWAY_API_KEYS"]["valueFrom"]["secretKeyRef"]["optional"] is True
 
 
 def test_prod_overlay() -> None:
@@ -315,6 +318,12 @@ def test_prod_overlay() -> None:
     assert deployments["gateway"]["spec"]["replicas"] == 2
     assert "replicas" not in deployments["worker"]["spec"], "KEDA owns the workers' replicas"
     assert deployments["sink"]["spec"]["replicas"] == 1, "one sink writes the store"
+    gateway_env = {e["name"]: e for e in main_container(deployments["gateway"])["env"]}
+    assert "TAILSYNTH_GATEWAY_DEBUG_PAGE" not in gateway_env, "no debugging page in production"
+    keys = gateway_env["TAILSYNTH_GATEWAY_API_KEYS"]["valueFrom"]["secretKeyRef"]
+    assert keys == {"name": "tailsynth-api-keys", "key": "entries", "optional": False}, (
+        "prod requires API keys"
+    )
 
     # GPU: one GPU per model service, GPU pool scheduling, the gpu image and cuda devices.
     for name in GRPC_PORTS:
