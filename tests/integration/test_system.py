@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 import redis
 
-from services.cli.system import LocalSystem, Ports
+from services.cli.system import LocalSystem
 
 pytestmark = pytest.mark.slow
 
@@ -21,17 +20,8 @@ QUERY = "cordless drill for deck screws"
 
 
 @pytest.fixture(scope="module")
-def system(tmp_path_factory: pytest.TempPathFactory, rewriter_model_dir: Path) -> Iterator[LocalSystem]:
-    env = {k: v for k, v in os.environ.items() if k != "TAILSYNTH_REDIS_URL"}
-    local = LocalSystem(
-        state_dir=tmp_path_factory.mktemp("state"),
-        catalog=ROOT / "data" / "demo" / "catalog.csv",
-        ports=Ports.free(),
-        base_env=env | {"TAILSYNTH_REWRITER_MODEL_DIR": str(rewriter_model_dir)},
-    )
-    local.start()
-    yield local
-    local.stop()
+def system(live_system: LocalSystem) -> LocalSystem:
+    return live_system
 
 
 @pytest.fixture(scope="module")

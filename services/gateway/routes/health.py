@@ -6,6 +6,7 @@ import asyncio
 import logging
 
 from fastapi import APIRouter, Response
+from pydantic import BaseModel, Field
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -22,7 +23,19 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+class Readiness(BaseModel):
+    ready: bool
+    checks: dict[str, bool] = Field(description="rewriter, retriever, judge (required) and redis (reported).")
+    spooled_batches: int = Field(
+        description="Batches of accepted pairs waiting for Redis in the local spool."
+    )
+
+
+@router.get(
+    "/readyz",
+    response_model=Readiness,
+    responses={503: {"model": Readiness, "description": "A backend service is not SERVING."}},
+)
 async def readyz(resources: ResourcesDep) -> JSONResponse:
     """Readiness: 200 when every backend service answers SERVING.
 
@@ -38,15 +51,19 @@ async def readyz(resources: ResourcesDep) -> JSONResponse:
 
     backends, redis = await asyncio.gather(resources.pipeline.healthy(), redis_ok())
     ready = all(backends.values())
-    body = {
-        "ready": ready,
-        "checks": {**backends, "redis": redis},
-        "spooled_batches": len(resources.writer.spool.batches()),
-    }
-    return JSONResponse(body, status_code=200 if ready else 503)
+    body = Readiness(
+        ready=ready,
+        checks={**backends, "redis": redis},
+        spooled_batches=len(resources.writer.spool.batches()),
+    )
+    return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
 
 
-@router.get("/metrics")
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"description": "Prometheus text format.", "content": {"text/plain": {}}}},
+)
 async def metrics(resources: ResourcesDep) -> Response:
     """Prometheus exposition of the tailsynth_gateway_* metrics; the queue gauges are sampled now."""
     try:

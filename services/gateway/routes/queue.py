@@ -10,6 +10,7 @@ from services.gateway.schemas import EnqueueRequest, EnqueueResponse, ErrorBody,
 router = APIRouter()
 
 ERRORS: dict[int | str, dict[str, object]] = {
+    400: {"model": ErrorBody, "description": "The body could not be read (not UTF-8)."},
     401: {"model": ErrorBody, "description": "No API key, or an unknown one (when keys are configured)."},
     429: {"model": ErrorBody, "description": "The API key's rate limit is reached; retry after Retry-After."},
     413: {"model": ErrorBody, "description": "Request body too large."},

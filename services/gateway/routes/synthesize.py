@@ -18,6 +18,7 @@ from services.pipeline.models import SynthesisResult
 router = APIRouter()
 
 _ERRORS = {
+    400: "The body could not be read (not UTF-8).",
     401: "No API key, or an unknown one (only when API keys are configured).",
     413: "Request body too large.",
     422: "Invalid request (unknown field, wrong type, empty or over-long query, out-of-range value).",
@@ -32,6 +33,20 @@ def _responses(*codes: int) -> dict[int | str, dict[str, object]]:
     return {code: {"model": ErrorBody, "description": _ERRORS[code]} for code in codes}
 
 
+# One server-sent event; `data` is the stage's JSON (the models in services.pipeline.models).
+_EVENT_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "event": {
+            "type": "string",
+            "enum": ["started", "rewrites", "retrieval", "judgments", "result", "stored", "error"],
+        },
+        "data": {"type": "string", "contentMediaType": "application/json"},
+    },
+    "required": ["event", "data"],
+}
+
+
 class StreamError(BaseModel):
     status: int
     detail: str
@@ -44,7 +59,7 @@ def _event(payload: BaseModel) -> bytes:
 @router.post(
     "/v1/synthesize",
     response_model=SynthesisResult,
-    responses=_responses(401, 413, 422, 429, 502, 503, 504),
+    responses=_responses(400, 401, 413, 422, 429, 502, 503, 504),
 )
 async def synthesize_one(body: SynthesizeRequest, resources: ResourcesDep, _: ApiKeyDep) -> SynthesisResult:
     """Rewrite the query, retrieve products for it and every rewrite, judge them, and store accepted pairs.
@@ -65,9 +80,9 @@ async def synthesize_one(body: SynthesizeRequest, resources: ResourcesDep, _: Ap
             "`judgments`, `result`, `stored` (a cached answer: `started` and `result`). A failure after "
             "the stream began ends it with an `error` event carrying the status the plain endpoint "
             "would have answered.",
-            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            "content": {"text/event-stream": {"schema": _EVENT_SCHEMA}},
         },
-        **_responses(401, 413, 422, 429, 502, 503, 504),
+        **_responses(400, 401, 413, 422, 429, 502, 503, 504),
     },
 )
 async def synthesize_stream(
@@ -93,7 +108,9 @@ async def synthesize_stream(
     return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
 
 
-@router.post("/v1/synthesize:batch", response_model=BatchResponse, responses=_responses(401, 413, 422, 429))
+@router.post(
+    "/v1/synthesize:batch", response_model=BatchResponse, responses=_responses(400, 401, 413, 422, 429)
+)
 async def synthesize_batch(body: BatchRequest, resources: ResourcesDep, key: ApiKeyDep) -> BatchResponse:
     """Synthesize several queries (up to the configured limit) in one request.
 
