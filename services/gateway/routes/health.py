@@ -6,9 +6,9 @@ import asyncio
 import logging
 
 from fastapi import APIRouter, Response
-from pydantic import BaseModel, Field
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, Field
 
 from services.gateway.deps import ResourcesDep
 from services.gateway.metrics import QUEUE_ENTRIES
