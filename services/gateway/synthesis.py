@@ -7,6 +7,7 @@ much of it they show the caller.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 
 from pydantic import BaseModel, Field
@@ -16,6 +17,8 @@ from services.gateway.metrics import CACHE, PAIRS, STAGE_SECONDS
 from services.gateway.schemas import SynthesizeRequest
 from services.pipeline.models import SynthesisResult
 from services.pipeline.synthesize import Stage, SynthesisRequest
+
+log = logging.getLogger(__name__)
 
 
 class Started(BaseModel):
@@ -85,6 +88,15 @@ async def _store(resources: Resources, request: SynthesisRequest, result: Synthe
     written = await resources.writer.write(result)
     if not written.spooled:
         await resources.cache.put(request, result.pipeline_version, result)
+    log.info(
+        "synthesized %r: %d of %d pairs accepted (%d new, %d spooled) in %.0f ms",
+        result.query,
+        result.accepted_count,
+        len(result.pairs),
+        written.appended,
+        written.spooled,
+        result.timings_ms.get("total", 0.0),
+    )
     return Stored(new=written.appended, duplicates=written.duplicates, spooled=written.spooled)
 
 
