@@ -38,6 +38,7 @@ run: $(STAMP) $(PROTO_STAMP)
 
 # pytest exits 5 when it collects no tests: for this suite that means tests went missing, so fail loudly.
 test: $(STAMP) $(PROTO_STAMP)
+	@scripts/ensure_chromium.sh
 	@$(BIN)/python -m pytest -q -rs; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: the test suite is missing" >&2; exit 1; fi; \
 	exit $$rc
