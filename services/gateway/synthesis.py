@@ -33,11 +33,17 @@ class Stored(BaseModel):
     spooled: int = Field(description="Accepted pairs waiting in the local spool while Redis is unreachable.")
 
 
+class StreamError(BaseModel):
+    status: int = Field(description="What the plain endpoint would have answered.")
+    detail: str
+
+
 # Event names on the stream, by payload type.
 EVENT_NAMES: dict[type[BaseModel], str] = {
     Started: "started",
     Stored: "stored",
     SynthesisResult: "result",
+    StreamError: "error",
 }
 
 

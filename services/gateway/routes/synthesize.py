@@ -12,7 +12,7 @@ from pydantic import BaseModel, ValidationError
 from services.gateway.deps import ApiKeyDep, ResourcesDep, charge
 from services.gateway.errors import failure, validation_details
 from services.gateway.schemas import BatchItem, BatchRequest, BatchResponse, ErrorBody, SynthesizeRequest
-from services.gateway.synthesis import event_name, synthesis_stages, synthesize
+from services.gateway.synthesis import StreamError, event_name, synthesis_stages, synthesize
 from services.pipeline.models import SynthesisResult
 
 router = APIRouter()
@@ -45,11 +45,6 @@ _EVENT_SCHEMA = {
     },
     "required": ["event", "data"],
 }
-
-
-class StreamError(BaseModel):
-    status: int
-    detail: str
 
 
 def _event(payload: BaseModel) -> bytes:
@@ -102,7 +97,7 @@ async def synthesize_stream(
                 yield _event(stage)
         except Exception as error:  # the status line is already sent: report the failure in-band
             status, detail = failure(error)
-            yield f"event: error\ndata: {StreamError(status=status, detail=detail).model_dump_json()}\n\n".encode()
+            yield _event(StreamError(status=status, detail=detail))
 
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     return StreamingResponse(events(), media_type="text/event-stream", headers=headers)

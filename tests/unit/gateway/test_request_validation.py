@@ -4,15 +4,19 @@ The app points at ports where nothing listens: a request that got past validatio
 with 5xx, so every 4xx here proves validation happened at the edge.
 """
 
-from collections.abc import Iterator
+import json
+from collections.abc import AsyncIterator, Iterator
 
+import grpc
 import pytest
 from fastapi.testclient import TestClient
 
 from services.core.redis_server import free_port
 from services.gateway.app import create_app
 from services.gateway.config import GatewaySettings
+from services.pipeline.clients import BackendError
 from services.pipeline.config import PipelineSettings
+from services.pipeline.models import RewritesStage
 from services.store.config import StoreSettings
 from services.worker.config import QueueSettings
 
@@ -155,3 +159,27 @@ def test_bad_batches_get_422(client: TestClient, body: object, message: str) -> 
     response = client.post("/v1/synthesize:batch", json=body)
     assert response.status_code == 422, response.text
     assert message in response.text
+
+
+def test_a_failure_after_the_stream_started_ends_it_with_an_error_event(client: TestClient) -> None:
+    """Wiring only: the pipeline is swapped for one whose judge fails after the rewrites stage."""
+    pipeline = client.app.state.resources.pipeline  # type: ignore[attr-defined]
+
+    async def version(allow_stale: bool = False) -> str:
+        return "test-version"
+
+    async def stages(request: object) -> AsyncIterator[object]:
+        yield RewritesStage(candidates=[], dropped_candidates=[])
+        raise BackendError("judge", grpc.StatusCode.UNAVAILABLE, "connection refused")
+
+    original = pipeline.version, pipeline.stages
+    pipeline.version, pipeline.stages = version, stages
+    try:
+        response = client.post("/v1/synthesize/stream", json={"query": "drill", "use_cache": False})
+    finally:
+        pipeline.version, pipeline.stages = original
+    assert response.status_code == 200
+    blocks = [b for b in response.text.split("\n\n") if b]
+    assert [b.split("\n")[0] for b in blocks] == ["event: started", "event: rewrites", "event: error"]
+    error = json.loads(blocks[-1].split("data: ", 1)[1])
+    assert error["status"] == 503 and "judge failed: UNAVAILABLE" in error["detail"]
