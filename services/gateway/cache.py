@@ -1,5 +1,9 @@
 """Synthesis results cached in Redis, keyed by (normalised query, parameters, pipeline version).
 
+Entries are stored as the response body itself (with `cached: true`), so a hit on POST
+/v1/synthesize is served without parsing or re-serialising 20 kB of JSON. The pipeline version in
+the key changes whenever what a synthesis returns may change (services.pipeline.synthesize).
+
 The cache is an optimisation: while Redis is unreachable, lookups miss and stores are skipped, so
 synthesis keeps answering (uncached) instead of failing.
 """
@@ -28,23 +32,26 @@ class ResultCache:
     def key(request: SynthesisRequest, version: str) -> str:
         return cache_key(request.query, request.num_rewrites, request.top_k, version)
 
-    async def get(self, request: SynthesisRequest, version: str) -> SynthesisResult | None:
+    async def get(self, request: SynthesisRequest, version: str) -> bytes | None:
+        """The cached response body, or None."""
         try:
             raw = await self.redis.get(self.key(request, version))
         except RedisError as error:
             log.warning("cache lookup skipped, redis unavailable: %s", error)
             return None
-        if raw is None:
-            return None
+        return raw.encode() if isinstance(raw, str) else raw
+
+    @staticmethod
+    def parse(raw: bytes) -> SynthesisResult | None:
         try:
-            result = SynthesisResult.model_validate_json(raw)
+            return SynthesisResult.model_validate_json(raw)
         except ValidationError:
-            log.warning("ignoring an unreadable cache entry for %r", request.query)
+            log.warning("ignoring an unreadable cache entry")
             return None
-        return result.model_copy(update={"cached": True})
 
     async def put(self, request: SynthesisRequest, version: str, result: SynthesisResult) -> None:
+        body = result.model_copy(update={"cached": True}).model_dump_json()
         try:
-            await self.redis.set(self.key(request, version), result.model_dump_json(), ex=self.ttl_s)
+            await self.redis.set(self.key(request, version), body, ex=self.ttl_s)
         except RedisError as error:
             log.warning("result not cached, redis unavailable: %s", error)

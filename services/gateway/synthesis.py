@@ -9,9 +9,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 from pydantic import BaseModel, Field
 
+from services.gateway.cache import ResultCache
 from services.gateway.deps import Resources
 from services.gateway.metrics import CACHE, PAIRS, STAGE_SECONDS
 from services.gateway.schemas import SynthesizeRequest
@@ -54,31 +56,49 @@ def event_name(payload: BaseModel) -> str:
     return type(payload).__name__.removesuffix("Stage").lower()
 
 
+@dataclass(frozen=True)
+class Lookup:
+    request: SynthesisRequest
+    version: str
+    cached: bytes | None  # the cached response body
+
+
+async def lookup(body: SynthesizeRequest, resources: Resources) -> Lookup:
+    request = SynthesisRequest(query=body.query, num_rewrites=body.num_rewrites, top_k=body.top_k)
+    version = await resources.pipeline.version(allow_stale=body.use_cache)
+    if not body.use_cache:
+        CACHE.labels("bypass").inc()
+        return Lookup(request, version, None)
+    cached = await resources.cache.get(request, version)
+    CACHE.labels("miss" if cached is None else "hit").inc()
+    return Lookup(request, version, cached)
+
+
 async def synthesis_stages(
     body: SynthesizeRequest, resources: Resources
 ) -> AsyncIterator[Started | Stage | Stored]:
-    """Started, then the pipeline's stages (or only the result, from the cache), then Stored.
+    """Started, then the pipeline's stages and Stored; or, from the cache, Started and the result."""
+    found = await lookup(body, resources)
+    cached = ResultCache.parse(found.cached) if found.cached is not None else None
+    if cached is not None:
+        yield Started(query=cached.query, pipeline_version=cached.pipeline_version, cached=True)
+        yield cached
+        return
+    async for stage in fresh_stages(found, resources):
+        yield stage
+
+
+async def fresh_stages(found: Lookup, resources: Resources) -> AsyncIterator[Started | Stage | Stored]:
+    """Run the pipeline for a query the cache did not answer.
 
     The result is yielded only after its accepted pairs are in the store (or the spool): a caller that
     sees a result never sees pairs that could still be lost, and a client that goes away after the
     judgments cannot cancel the store write.
     """
-    request = SynthesisRequest(query=body.query, num_rewrites=body.num_rewrites, top_k=body.top_k)
-    version = await resources.pipeline.version(allow_stale=body.use_cache)
-    if body.use_cache:
-        cached = await resources.cache.get(request, version)
-        CACHE.labels("hit" if cached else "miss").inc()
-        if cached is not None:
-            yield Started(query=cached.query, pipeline_version=cached.pipeline_version, cached=True)
-            yield cached
-            return
-    else:
-        CACHE.labels("bypass").inc()
-
-    yield Started(query=body.query, pipeline_version=version, cached=False)
-    async for stage in resources.pipeline.stages(request):
+    yield Started(query=found.request.query, pipeline_version=found.version, cached=False)
+    async for stage in resources.pipeline.stages(found.request):
         if isinstance(stage, SynthesisResult):
-            stored = await asyncio.shield(_store(resources, request, stage))
+            stored = await asyncio.shield(_store(resources, found.request, stage))
             yield stage
             yield stored
         else:
@@ -106,8 +126,8 @@ async def _store(resources: Resources, request: SynthesisRequest, result: Synthe
     return Stored(new=written.appended, duplicates=written.duplicates, spooled=written.spooled)
 
 
-async def synthesize(body: SynthesizeRequest, resources: Resources) -> SynthesisResult:
-    async for stage in synthesis_stages(body, resources):
+async def result_of(stages: AsyncIterator[Started | Stage | Stored]) -> SynthesisResult:
+    async for stage in stages:
         if isinstance(stage, SynthesisResult):
             return stage
-    raise AssertionError("synthesis_stages() always yields a result")
+    raise AssertionError("synthesis stages always include the result")

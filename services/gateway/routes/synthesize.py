@@ -6,13 +6,20 @@ import asyncio
 from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, HTTPException
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, ValidationError
 
 from services.gateway.deps import ApiKeyDep, ResourcesDep, charge
 from services.gateway.errors import failure, validation_details
 from services.gateway.schemas import BatchItem, BatchRequest, BatchResponse, ErrorBody, SynthesizeRequest
-from services.gateway.synthesis import StreamError, event_name, synthesis_stages, synthesize
+from services.gateway.synthesis import (
+    StreamError,
+    event_name,
+    fresh_stages,
+    lookup,
+    result_of,
+    synthesis_stages,
+)
 from services.pipeline.models import SynthesisResult
 
 router = APIRouter()
@@ -56,14 +63,19 @@ def _event(payload: BaseModel) -> bytes:
     response_model=SynthesisResult,
     responses=_responses(400, 401, 413, 422, 429, 502, 503, 504),
 )
-async def synthesize_one(body: SynthesizeRequest, resources: ResourcesDep, _: ApiKeyDep) -> SynthesisResult:
+async def synthesize_one(
+    body: SynthesizeRequest, resources: ResourcesDep, _: ApiKeyDep
+) -> SynthesisResult | Response:
     """Rewrite the query, retrieve products for it and every rewrite, judge them, and store accepted pairs.
 
     A repeat with the same normalised query and parameters is answered from the cache (`cached: true`)
     unless `use_cache` is false. Accepted pairs enter the training store once per (query, product).
     While Redis is unreachable the answer is computed uncached and its pairs wait in a local spool.
     """
-    return await synthesize(body, resources)
+    found = await lookup(body, resources)
+    if found.cached is not None:  # the stored body as it is: no parsing, no re-serialising
+        return Response(found.cached, media_type="application/json")
+    return await result_of(fresh_stages(found, resources))
 
 
 @router.post(
@@ -126,7 +138,7 @@ async def synthesize_batch(body: BatchRequest, resources: ResourcesDep, key: Api
             return BatchItem(index=index, status=422, error=validation_details(error))
         async with slots:
             try:
-                result = await synthesize(item, resources)
+                result = await result_of(synthesis_stages(item, resources))
             except Exception as error:
                 status, detail = failure(error)
                 return BatchItem(index=index, status=status, error=detail)
