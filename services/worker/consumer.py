@@ -23,6 +23,7 @@ import grpc
 from prometheus_client import Counter, Histogram
 from redis.exceptions import RedisError
 
+from services.core import request_id
 from services.core.consumers import backoff_s, sleep_unless_stopped
 from services.pipeline.clients import BackendError
 from services.pipeline.models import SynthesisResult
@@ -121,6 +122,14 @@ class QueueWorker:
             log.info("handed %d unfinished queries back to the queue", len(self.working))
 
     async def process(self, job: Job, stop: asyncio.Event) -> None:
+        # The job id ties the worker's and the services' log lines for this query together.
+        token = request_id.bind(request_id.accept(f"job-{job.job_id}"))
+        try:
+            await self._handle(job, stop)
+        finally:
+            request_id.reset(token)
+
+    async def _handle(self, job: Job, stop: asyncio.Event) -> None:
         started = time.perf_counter()
         try:
             outcome = await self._process(job, stop)
