@@ -1,7 +1,7 @@
 """One synthesis as the HTTP API serves it: cache lookup, the pipeline's stages, metrics, store, cache.
 
-The plain, streaming and batch endpoints all go through synthesis_stages(); they differ only in how
-much of it they show the caller.
+The plain, streaming and batch endpoints all go through lookup() and fresh_stages() (the stream and
+the batch by way of synthesis_stages()); they differ only in how much of it they show the caller.
 """
 
 from __future__ import annotations
