@@ -1,111 +1,57 @@
-"""Locust load test for the tailsynth gateway.
+"""Locust scenarios for the tailsynth gateway; run_headless.py runs them one at a time, headless.
 
-Traffic mix (task weights):
-  3  POST /v1/synthesize with a query from a small hot set (served from the gateway's cache);
-  1  POST /v1/synthesize with a fresh query from data/demo/wands_queries.tsv (the full pipeline);
-  1  GET /readyz.
+  CacheHitUser  POST /v1/synthesize with a hot query: answered from the cache after the warm-up
+  BaselineUser  the same request to the raw FastAPI + Redis GET baseline (baseline_app.py)
+  ColdUser      POST /v1/synthesize with the next fresh query and use_cache=false: the full pipeline
+  BatchUser     POST /v1/synthesize:batch with 6 hot queries and 2 fresh ones (use_cache=false)
 
-A synthesize request counts as a success only with HTTP 200 and a JSON body holding a "pairs" list.
-Successful responses are recorded by what the gateway says it did, from the body's "cached" flag:
-"/v1/synthesize [cached]" or "/v1/synthesize [uncached]". Failed ones keep the name of their task,
-"/v1/synthesize [hot]" or "/v1/synthesize [fresh]". Before users start, every hot query is sent once
-(unrecorded) so the hot set is in the cache.
+Hot users send one request per --hot-pacing seconds each (default 0.5), starting at a random point of
+their first period so arrivals are spread evenly; cold users send back to back; batch users wait 0.5-1 s
+between batches. A request counts as a success only with HTTP 200 and the expected body.
 
-    locust -f loadtests/locustfile.py --host http://127.0.0.1:8000
-    python loadtests/run_headless.py --host http://127.0.0.1:8000     # headless, with thresholds
+With --latency-file, the test's start and stop times and every successful request's finish time and
+latency (ms, unrounded: locust's own statistics round to whole milliseconds) are written there as JSON
+when locust quits, so run_headless.py computes exact percentiles and completions per second.
+
+    locust -f loadtests/locustfile.py --host http://127.0.0.1:8000 CacheHitUser
 """
 
 from __future__ import annotations
 
-import csv
-import itertools
-import logging
+import json
 import random
+import resource
+import sys
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
-from locust import HttpUser, between, events, task
-from locust.clients import ResponseContextManager
-from locust.env import Environment
-from locust.runners import WorkerRunner
+_ROOT = str(Path(__file__).resolve().parents[1])
+if _ROOT not in sys.path:  # locust loads this file by path
+    sys.path.insert(0, _ROOT)
 
-log = logging.getLogger("tailsynth.loadtest")
+from locust import FastHttpUser, between, constant, events, task  # noqa: E402
+from locust.env import Environment  # noqa: E402
 
-SYNTHESIZE_PATH = "/v1/synthesize"
-READY_PATH = "/readyz"
-NAME_CACHED = f"{SYNTHESIZE_PATH} [cached]"
-NAME_UNCACHED = f"{SYNTHESIZE_PATH} [uncached]"
-NAME_HOT = f"{SYNTHESIZE_PATH} [hot]"
-NAME_FRESH = f"{SYNTHESIZE_PATH} [fresh]"
-
-NUM_REWRITES = 4
-TOP_K = 20
-SYNTHESIZE_TIMEOUT_S = 120.0
-READY_TIMEOUT_S = 10.0
-
-DEFAULT_QUERIES_FILE = Path(__file__).resolve().parents[1] / "data" / "demo" / "wands_queries.tsv"
-QUERY_COLUMNS = ("query_id", "query", "query_class")
-
-# Repeated all the time: after the warm-up these are answered from the cache.
-HOT_QUERIES: tuple[str, ...] = (
-    "modern sofa",
-    "outdoor patio set",
-    "bathroom vanity",
-    "queen bed frame",
-    "counter height bar stools",
-    "area rug 8x10",
+from loadtests.common import (  # noqa: E402
+    BASELINE,
+    BATCH,
+    BATCH_FRESH,
+    BATCH_HOT,
+    DEFAULT_QUERIES_FILE,
+    HOT_QUERIES,
+    SYNTHESIZE,
+    load_queries,
+    payload,
+    problem_with_batch,
+    problem_with_result,
 )
+from loadtests.results import host_cpu_times, host_shares, process_cpu_s  # noqa: E402
 
-
-class QueriesFileError(RuntimeError):
-    """The fresh-query file is missing or holds no queries."""
-
-
-def load_queries(path: Path) -> list[str]:
-    """Queries from a WANDS-style TSV: columns query_id, query, query_class (header row optional)."""
-    if not path.is_file():
-        raise QueriesFileError(
-            f"query file {path} not found: the fresh-query task needs a tab-separated file with columns "
-            f"{', '.join(QUERY_COLUMNS)} (the repository ships data/demo/wands_queries.tsv); "
-            "pass another one with --queries-file"
-        )
-    queries: list[str] = []
-    seen: set[str] = set()
-    with path.open(newline="", encoding="utf-8") as handle:
-        for row in csv.reader(handle, delimiter="\t"):
-            if len(row) < 2 or row[0].strip() == QUERY_COLUMNS[0]:
-                continue  # blank/short line or the header
-            query = row[1].strip()
-            if query and query not in seen:
-                seen.add(query)
-                queries.append(query)
-    if not queries:
-        raise QueriesFileError(f"query file {path} has no queries in its second (query) column")
-    return queries
-
-
-class FreshQueries:
-    """Hands out the file's queries in a shuffled order, each once before any repeats."""
-
-    def __init__(self, queries: list[str], seed: int | None = None) -> None:
-        order = list(queries)
-        random.Random(seed).shuffle(order)
-        self.size = len(order)
-        self._cycle: Iterator[str] = itertools.cycle(order)
-
-    def next(self) -> str:
-        return next(self._cycle)
-
-
-_fresh: FreshQueries | None = None
-
-
-def payload(query: str, *, use_cache: bool = True) -> dict[str, Any]:
-    body: dict[str, Any] = {"query": query, "num_rewrites": NUM_REWRITES, "top_k": TOP_K}
-    if not use_cache:
-        body["use_cache"] = False
-    return body
+HOT_PACING_S = 0.5
+TIMEOUT_S = 300.0  # a cold request waits behind every other one for the rewriter
 
 
 def _option(environment: Environment, name: str, default: Any) -> Any:
@@ -115,121 +61,199 @@ def _option(environment: Environment, name: str, default: Any) -> Any:
 
 @events.init_command_line_parser.add_listener
 def _add_arguments(parser: Any) -> None:
-    parser.add_argument(
-        "--queries-file",
-        type=str,
-        default=str(DEFAULT_QUERIES_FILE),
-        help="TSV of fresh queries (query_id, query, query_class). Default: data/demo/wands_queries.tsv",
-    )
-    parser.add_argument(
-        "--fresh-no-cache",
-        action="store_true",
-        default=False,
-        help='Send "use_cache": false with fresh queries, so repeated runs still measure the full pipeline.',
-    )
-    parser.add_argument(
-        "--warmup-timeout",
-        type=float,
-        default=SYNTHESIZE_TIMEOUT_S,
-        help="Seconds each hot query may take while the cache is warmed before the test.",
-    )
+    parser.add_argument("--queries-file", default=str(DEFAULT_QUERIES_FILE), help="TSV of fresh queries.")
+    parser.add_argument("--fresh-seed", type=int, default=0, help="Shuffle of the fresh queries.")
+    parser.add_argument("--hot-pacing", type=float, default=HOT_PACING_S, help="Seconds per hot request.")
+    parser.add_argument("--latency-file", default="", help="Write successful requests' latencies here.")
+    parser.add_argument("--server-pid", type=int, default=0, help="Also record this process's CPU use.")
 
 
-@events.init.add_listener
-def _load_fresh_queries(environment: Environment, **_kwargs: Any) -> None:
-    global _fresh
-    if isinstance(environment.runner, WorkerRunner) or environment.parsed_options is None:
-        # Workers load the file in _ensure_fresh(); library use without options loads the default.
-        return
-    try:
-        _fresh = FreshQueries(load_queries(Path(_option(environment, "queries_file", DEFAULT_QUERIES_FILE))))
-    except QueriesFileError as error:
-        raise SystemExit(f"error: {error}") from None
-    log.info("loaded %d fresh queries", _fresh.size)
+class _Fresh:
+    """Fresh queries in a shuffled order, each once before any repeats, shared by all users."""
+
+    def __init__(self) -> None:
+        self._cycle: Iterator[str] | None = None
+        self._lock = threading.Lock()
+
+    def next(self, environment: Environment) -> str:
+        with self._lock:
+            if self._cycle is None:
+                queries = load_queries(Path(_option(environment, "queries_file", str(DEFAULT_QUERIES_FILE))))
+                random.Random(_option(environment, "fresh_seed", 0)).shuffle(queries)
+                self._cycle = _repeat(queries)
+            return next(self._cycle)
 
 
-def _ensure_fresh(environment: Environment) -> FreshQueries:
-    global _fresh
-    if _fresh is None:
-        _fresh = FreshQueries(load_queries(Path(_option(environment, "queries_file", DEFAULT_QUERIES_FILE))))
-    return _fresh
+def _repeat(items: list[str]) -> Iterator[str]:
+    while True:
+        yield from items
+
+
+FRESH = _Fresh()
+
+
+class _Recorder:
+    def __init__(self) -> None:
+        self.started: float | None = None
+        self.stopped: float | None = None
+        self.cpu_s: float | None = None  # CPU seconds used from start to stop
+        self.server_cpu_s: float | None = None  # the same for --server-pid
+        self.host: tuple[float, float, float] | None = None  # host_cpu_times() at the start
+        self.host_busy: float | None = None  # busy share of the machine from start to stop
+        self.host_steal: float | None = None  # share the hypervisor took from start to stop
+        self.samples: list[tuple[float, float]] = []  # (finished at, ms) of successful requests
+        self.stages: list[dict[str, float]] = []  # timings_ms of successful cold syntheses
+
+
+RECORDER = _Recorder()
 
 
 @events.test_start.add_listener
-def _warm_cache(environment: Environment, **_kwargs: Any) -> None:
-    """Send each hot query once, outside the statistics, so hot-set requests measure cache hits."""
-    if isinstance(environment.runner, WorkerRunner) or not environment.host:
-        return
-    import requests  # here, not at the top: locust must monkey-patch ssl before requests loads it
-
-    timeout = float(_option(environment, "warmup_timeout", SYNTHESIZE_TIMEOUT_S))
-    url = environment.host.rstrip("/") + SYNTHESIZE_PATH
-    with requests.Session() as session:
-        for query in HOT_QUERIES:
-            try:
-                response = session.post(url, json=payload(query), timeout=timeout)
-            except requests.RequestException as error:
-                log.warning("warm-up of %r failed: %s", query, error)
-                continue
-            if response.status_code != 200:
-                log.warning("warm-up of %r: HTTP %d %s", query, response.status_code, response.text[:200])
-    log.info("warmed the cache with %d hot queries", len(HOT_QUERIES))
+def _test_start(environment: Environment, **_kwargs: Any) -> None:
+    RECORDER.started = time.time()
+    RECORDER.cpu_s = -_cpu_s()
+    server = _server_cpu_s(environment)
+    RECORDER.server_cpu_s = -server if server is not None else None
+    RECORDER.host = host_cpu_times()
 
 
-def check_synthesis(response: ResponseContextManager) -> None:
-    """Mark the response failed or succeeded; successes are renamed by the body's `cached` flag."""
-    if response.error is not None and not response.status_code:
-        response.failure(f"request error: {response.error}")
-        return
+@events.test_stop.add_listener
+def _test_stop(environment: Environment, **_kwargs: Any) -> None:
+    RECORDER.stopped = time.time()
+    if RECORDER.cpu_s is not None:
+        RECORDER.cpu_s += _cpu_s()
+    server = _server_cpu_s(environment)
+    if RECORDER.server_cpu_s is not None and server is not None:
+        RECORDER.server_cpu_s += server
+    else:
+        RECORDER.server_cpu_s = None
+    RECORDER.host_busy, RECORDER.host_steal = host_shares(RECORDER.host, host_cpu_times())
+
+
+def _server_cpu_s(environment: Environment) -> float | None:
+    pid = int(_option(environment, "server_pid", 0))
+    return process_cpu_s(pid) if pid > 0 else None
+
+
+def _cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+@events.request.add_listener
+def _record(response_time: float, exception: BaseException | None, **_kwargs: Any) -> None:
+    if exception is None:
+        RECORDER.samples.append((time.time(), float(response_time)))
+
+
+@events.quitting.add_listener
+def _write_latencies(environment: Environment, **_kwargs: Any) -> None:
+    path = _option(environment, "latency_file", "")
+    if path:
+        data = {
+            "started": RECORDER.started,
+            "stopped": RECORDER.stopped,
+            "cpu_s": RECORDER.cpu_s,
+            "server_cpu_s": RECORDER.server_cpu_s,
+            "host_busy": RECORDER.host_busy,
+            "host_steal": RECORDER.host_steal,
+            "samples": RECORDER.samples,
+            "stages": RECORDER.stages,
+        }
+        Path(path).write_text(json.dumps(data), encoding="utf-8")
+
+
+def _json(response: Any) -> Any:
     if response.status_code != 200:
         response.failure(f"HTTP {response.status_code}: {(response.text or '')[:200]}")
-        return
+        return None
     try:
-        body = response.json()
+        return response.json()
     except ValueError:
-        response.failure("response body is not JSON")
-        return
-    if not isinstance(body, dict) or not isinstance(body.get("pairs"), list):
-        response.failure('response has no "pairs" list')
-        return
-    meta = cast(dict[str, Any], response.request_meta)
-    meta["name"] = NAME_CACHED if body.get("cached") is True else NAME_UNCACHED
-    response.success()
+        response.failure(f"not JSON: {(response.text or '')[:200]}")
+        return None
 
 
-class GatewayUser(HttpUser):
-    """A client of the synthesis API: mostly popular queries, some new ones, and readiness checks."""
+def _verdict(response: Any, problem: str | None) -> None:
+    if problem:
+        response.failure(problem)
+    else:
+        response.success()
 
-    wait_time = between(0.5, 2.0)
 
-    def _synthesize(self, query: str, name: str, *, use_cache: bool = True) -> None:
-        with self.client.post(
-            SYNTHESIZE_PATH,
-            json=payload(query, use_cache=use_cache),
-            name=name,
-            timeout=SYNTHESIZE_TIMEOUT_S,
-            catch_response=True,
-        ) as response:
-            check_synthesis(response)
+class _HotUser(FastHttpUser):
+    """One request per pacing period, each user starting at a random point of its first period."""
 
-    @task(3)
-    def hot_query(self) -> None:
-        self._synthesize(random.choice(HOT_QUERIES), NAME_HOT)
+    abstract = True
+    path = SYNTHESIZE
+    request_name = "cache hit"
 
-    @task(1)
-    def fresh_query(self) -> None:
-        query = _ensure_fresh(self.environment).next()
-        no_cache = bool(_option(self.environment, "fresh_no_cache", False))
-        self._synthesize(query, NAME_FRESH, use_cache=not no_cache)
+    def on_start(self) -> None:
+        self._pacing = float(_option(self.environment, "hot_pacing", HOT_PACING_S))
+        offset = random.uniform(0, self._pacing)
+        self._due = time.perf_counter() + offset
+        time.sleep(offset)
 
-    @task(1)
-    def readiness(self) -> None:
-        with self.client.get(
-            READY_PATH, name=READY_PATH, timeout=READY_TIMEOUT_S, catch_response=True
-        ) as response:
-            if response.status_code == 200:
-                response.success()
-            elif response.error is not None and not response.status_code:
-                response.failure(f"request error: {response.error}")
+    def wait_time(self) -> float:
+        # Never catch up in a burst after a slow request: the next one is due a period later, or now.
+        now = time.perf_counter()
+        self._due = max(self._due + self._pacing, now)
+        return self._due - now
+
+    @task
+    def hot(self) -> None:
+        body = payload(random.choice(HOT_QUERIES))
+        with self.client.post(self.path, json=body, name=self.request_name, catch_response=True) as response:
+            # A byte check, not a JSON parse: the client shares the CPU with the server under test.
+            content = response.content or b""
+            if response.status_code != 200:
+                response.failure(f"HTTP {response.status_code}: {(response.text or '')[:200]}")
+            elif (
+                not content.startswith(b"{") or b'"cached":true' not in content or b'"pairs":' not in content
+            ):
+                response.failure(f"not a cached synthesis result: {content[:200]!r}")
             else:
-                response.failure(f"not ready: HTTP {response.status_code}: {(response.text or '')[:200]}")
+                response.success()
+
+
+class CacheHitUser(_HotUser):
+    path = SYNTHESIZE
+    request_name = "cache hit"
+
+
+class BaselineUser(_HotUser):
+    path = BASELINE
+    request_name = "baseline"
+
+
+class ColdUser(FastHttpUser):
+    wait_time = constant(0)
+    network_timeout = TIMEOUT_S
+
+    @task
+    def cold(self) -> None:
+        body = payload(FRESH.next(self.environment), use_cache=False)
+        with self.client.post(SYNTHESIZE, json=body, name="cold", catch_response=True) as response:
+            result = _json(response)
+            if result is not None:
+                problem = problem_with_result(result, cached=False)
+                _verdict(response, problem)
+                if problem is None and isinstance(result.get("timings_ms"), dict):
+                    RECORDER.stages.append(result["timings_ms"])
+
+
+class BatchUser(FastHttpUser):
+    wait_time = between(0.5, 1.0)
+    network_timeout = TIMEOUT_S
+
+    @task
+    def batch(self) -> None:
+        hot = [payload(q) for q in random.sample(HOT_QUERIES, BATCH_HOT)]
+        fresh = [payload(FRESH.next(self.environment), use_cache=False) for _ in range(BATCH_FRESH)]
+        queries = hot + fresh
+        with self.client.post(
+            BATCH, json={"queries": queries}, name="batch", catch_response=True
+        ) as response:
+            body = _json(response)
+            if body is not None:
+                _verdict(response, problem_with_batch(body, [q["use_cache"] for q in queries]))

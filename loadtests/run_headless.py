@@ -1,341 +1,382 @@
-"""Run the locust load test headless against a gateway and gate on latency and error thresholds.
+"""Run the load-test scenarios headless and write reports/loadtest.md (and .json next to it).
 
-    python loadtests/run_headless.py --host http://127.0.0.1:8000 --users 10 --run-time 2m
+    python loadtests/run_headless.py                                  # starts the local stack itself
+    python loadtests/run_headless.py --host http://127.0.0.1:8000     # a gateway that is already running
 
-Runs `locust --headless` with loadtests/locustfile.py, reads its CSV statistics and checks:
-  - failure ratio over all requests <= --max-failure-ratio (default 0.01);
-  - p95 of cached synthesize responses <= --max-p95-cached-ms (default 200 ms);
-  - p95 of uncached synthesize responses <= --max-p95-uncached-s (default 30 s).
-Writes a markdown report (default reports/loadtest.md) and exits 0 when every check passes, 1 when a
-check fails, 2 when the test could not run.
+One after the other, in one run: the raw FastAPI + Redis GET baseline and cache hits (64 users each),
+cold synthesis at concurrency 1 and 16, and batches. Checks: cache-hit p50 <= 2x the baseline's,
+cache-hit p99 <= 10 ms, cold throughput at 16 >= 3x sequential, failed requests <= 1% in every
+scenario. Exit code 0 when every check passes, 1 when one fails, 2 when the test could not run.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
-import datetime as dt
-import math
-import re
+import os
+import signal
 import subprocess
 import sys
 import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from importlib.metadata import version
 from pathlib import Path
+from types import FrameType
 
 ROOT = Path(__file__).resolve().parents[1]
-LOCUSTFILE = Path(__file__).resolve().parent / "locustfile.py"
-DEFAULT_QUERIES = ROOT / "data" / "demo" / "wands_queries.tsv"
-DEFAULT_REPORT = ROOT / "reports" / "loadtest.md"
+if str(ROOT) not in sys.path:  # run as a script
+    sys.path.insert(0, str(ROOT))
 
-# Request names written by locustfile.py.
-NAME_CACHED = "/v1/synthesize [cached]"
-NAME_UNCACHED = "/v1/synthesize [uncached]"
-AGGREGATED = "Aggregated"
+import httpx  # noqa: E402
+import redis  # noqa: E402
 
-# In-flight requests get this long to finish once --run-time is up (longer than the locustfile's
-# 120 s request timeout, so every started request is recorded, as a success or a timeout failure).
-STOP_TIMEOUT_S = 130
-# Extra seconds past --run-time for the cache warm-up (6 hot queries, 120 s each at worst), the stop
-# timeout and writing the CSV files.
-RUN_MARGIN_S = 6 * 120 + STOP_TIMEOUT_S + 120
-DURATION_RE = re.compile(r"^(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s?)?$")
+from loadtests.common import (  # noqa: E402
+    BASELINE,
+    BATCH_FRESH,
+    BATCH_HOT,
+    DEFAULT_QUERIES_FILE,
+    HOT_QUERIES,
+    NUM_REWRITES,
+    SYNTHESIZE,
+    TOP_K,
+    QueriesFileError,
+    load_queries,
+    payload,
+)
+from loadtests.report import Thresholds, evaluate, write  # noqa: E402
+from loadtests.results import (  # noqa: E402
+    AGGREGATED,
+    Result,
+    Scenario,
+    Stats,
+    parse_duration,
+    read_failures,
+    read_latencies,
+    read_stats,
+    summarize,
+    timer_jitter,
+)
+
+SCENARIOS = ("baseline", "cache_hit", "cold_sequential", "cold_concurrent", "batch")
+BASELINE_KEY = "tailsynth:loadtest:baseline"
+STOP_TIMEOUT_S = 180  # in-flight cold requests and batches get this long to finish after the run time
+REQUEST_TIMEOUT_S = 600.0
+
+
+class CannotRun(RuntimeError):
+    """The load test could not run (exit code 2)."""
 
 
 @dataclass(frozen=True)
-class Row:
-    method: str
-    name: str
-    requests: int
-    failures: int
-    median_ms: float | None
-    average_ms: float | None
-    p95_ms: float | None
-    p99_ms: float | None
-    max_ms: float | None
-    rps: float
+class Target:
+    host: str
+    redis_url: str
+    gateway_pid: int | None  # known when this script started the gateway
+    description: str
 
 
-@dataclass(frozen=True)
-class Check:
-    name: str
-    limit: str
-    observed: str
-    passed: bool
-    note: str = ""
-
-
-def parse_duration(text: str) -> int:
-    """Seconds in a locust --run-time value: 90, 90s, 2m, 1h30m."""
-    match = DURATION_RE.match(text.strip())
-    if not text.strip() or match is None:
-        raise argparse.ArgumentTypeError(f"invalid duration {text!r} (examples: 90s, 2m, 1h30m)")
-    hours, minutes, seconds = (int(match.group(k) or 0) for k in ("h", "m", "s"))
-    total = hours * 3600 + minutes * 60 + seconds
-    if total <= 0:
-        raise argparse.ArgumentTypeError("duration must be positive")
-    return total
-
-
-def _number(value: str) -> float | None:
-    value = (value or "").strip()
-    if not value or value == "N/A":
-        return None
-    try:
-        number = float(value)
-    except ValueError:
-        return None
-    return None if math.isnan(number) else number
-
-
-def read_stats(path: Path) -> dict[str, Row]:
-    """Rows of locust's <prefix>_stats.csv by request name (the total row is "Aggregated")."""
-    rows: dict[str, Row] = {}
-    with path.open(newline="", encoding="utf-8") as handle:
-        for record in csv.DictReader(handle):
-            rows[record["Name"]] = Row(
-                method=record.get("Type") or "",
-                name=record["Name"],
-                requests=int(record["Request Count"]),
-                failures=int(record["Failure Count"]),
-                median_ms=_number(record.get("Median Response Time", "")),
-                average_ms=_number(record.get("Average Response Time", "")),
-                p95_ms=_number(record.get("95%", "")),
-                p99_ms=_number(record.get("99%", "")),
-                max_ms=_number(record.get("Max Response Time", "")),
-                rps=_number(record.get("Requests/s", "")) or 0.0,
-            )
-    return rows
-
-
-def read_failures(path: Path, limit: int = 10) -> list[tuple[str, str, int]]:
-    if not path.is_file():
-        return []
-    with path.open(newline="", encoding="utf-8") as handle:
-        found = [(r["Name"], r["Error"], int(r["Occurrences"])) for r in csv.DictReader(handle)]
-    return sorted(found, key=lambda item: -item[2])[:limit]
-
-
-def evaluate(
-    rows: dict[str, Row], max_failure_ratio: float, max_p95_cached_ms: float, max_p95_uncached_s: float
-) -> list[Check]:
-    checks: list[Check] = []
-    total = rows.get(AGGREGATED)
-    if total is None or total.requests == 0:
-        checks.append(Check("requests sent", "> 0", "0", False, "no request completed"))
-        return checks
-    ratio = total.failures / total.requests
-    checks.append(
-        Check(
-            "failure ratio",
-            f"<= {max_failure_ratio:.2%}",
-            f"{ratio:.2%} ({total.failures}/{total.requests})",
-            ratio <= max_failure_ratio,
-        )
+def build_scenarios(args: argparse.Namespace) -> list[Scenario]:
+    pacing = args.hot_pacing
+    hot_load = f"{args.hot_users} users, 1 request / {pacing:g} s each ({args.hot_users / pacing:.0f} req/s)"
+    batch_load = (
+        f"{args.batch_users} users, {BATCH_HOT} cached + {BATCH_FRESH} fresh queries per batch, "
+        "0.5-1 s between batches"
     )
-    cached = rows.get(NAME_CACHED)
-    if cached is None or cached.requests == 0 or cached.p95_ms is None:
-        checks.append(
-            Check(
-                "p95 cached synthesize",
-                f"<= {max_p95_cached_ms:.0f} ms",
-                "no samples",
-                False,
-                "cache not hit",
-            )
-        )
-    else:
-        checks.append(
-            Check(
-                "p95 cached synthesize",
-                f"<= {max_p95_cached_ms:.0f} ms",
-                f"{cached.p95_ms:.0f} ms ({cached.requests} requests)",
-                cached.p95_ms <= max_p95_cached_ms,
-            )
-        )
-    uncached = rows.get(NAME_UNCACHED)
-    if uncached is None or uncached.requests == 0 or uncached.p95_ms is None:
-        checks.append(
-            Check(
-                "p95 uncached synthesize",
-                f"<= {max_p95_uncached_s:g} s",
-                "no samples",
-                True,
-                "not measured: no successful uncached response (if fresh queries were cached, use --fresh-no-cache)",
-            )
-        )
-    else:
-        checks.append(
-            Check(
-                "p95 uncached synthesize",
-                f"<= {max_p95_uncached_s:g} s",
-                f"{uncached.p95_ms / 1000:.2f} s ({uncached.requests} requests)",
-                uncached.p95_ms <= max_p95_uncached_s * 1000,
-            )
-        )
-    return checks
-
-
-def _ms(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.0f}"
-
-
-def render_report(
-    args: argparse.Namespace,
-    rows: dict[str, Row],
-    checks: list[Check],
-    failures: list[tuple[str, str, int]],
-    locust_rc: int,
-) -> str:
-    passed = all(c.passed for c in checks)
-    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-    lines = [
-        "# tailsynth load test",
-        "",
-        f"**Result: {'PASS' if passed else 'FAIL'}** ({now})",
-        "",
-        f"- target: `{args.host}`",
-        f"- users: {args.users}, spawn rate: {args.spawn_rate}/s, run time: {args.run_time}",
-        "- mix: hot-set synthesize x3 (cache), fresh WANDS query x1, GET /readyz x1",
-        f"- fresh queries: `{Path(args.queries_file).name}`"
-        + (" (sent with use_cache=false)" if args.fresh_no_cache else ""),
-        f"- locust exit code: {locust_rc}",
-        "",
-        "## Thresholds",
-        "",
-        "| check | limit | observed | result |",
-        "| --- | --- | --- | --- |",
+    cold_time, cold_load, stop = args.cold_time, f"{args.cold_users} users, back to back", STOP_TIMEOUT_S
+    every = [
+        Scenario("baseline", "BaselineUser", args.hot_users, args.hot_time, "baseline", hot_load),
+        Scenario("cache_hit", "CacheHitUser", args.hot_users, args.hot_time, "gateway", hot_load),
+        Scenario("cold_sequential", "ColdUser", 1, cold_time, "gateway", "1 user, back to back", stop),
+        Scenario("cold_concurrent", "ColdUser", args.cold_users, cold_time, "gateway", cold_load, stop),
+        Scenario("batch", "BatchUser", args.batch_users, args.batch_time, "gateway", batch_load, stop),
     ]
-    for check in checks:
-        result = "PASS" if check.passed else "FAIL"
-        note = f" ({check.note})" if check.note else ""
-        lines.append(f"| {check.name} | {check.limit} | {check.observed} | {result}{note} |")
-    lines += [
-        "",
-        "## Requests",
-        "",
-        "| request | count | failures | median ms | avg ms | p95 ms | p99 ms | max ms | req/s |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-    ]
-    ordered = sorted((r for r in rows.values() if r.name != AGGREGATED), key=lambda r: r.name)
-    if AGGREGATED in rows:
-        ordered.append(rows[AGGREGATED])
-    for row in ordered:
-        label = f"{row.method} {row.name}".strip()
-        lines.append(
-            f"| {label} | {row.requests} | {row.failures} | {_ms(row.median_ms)} | {_ms(row.average_ms)} "
-            f"| {_ms(row.p95_ms)} | {_ms(row.p99_ms)} | {_ms(row.max_ms)} | {row.rps:.2f} |"
+    return [s for s in every if s.name in args.scenarios]
+
+
+def locust_command(
+    scenario: Scenario, host: str, files: Path, args: argparse.Namespace, seed: int, server_pid: int | None
+) -> list[str]:
+    return [
+        sys.executable, "-m", "locust", "-f", str(ROOT / "loadtests" / "locustfile.py"),
+        "--headless", "--only-summary", "--loglevel", "WARNING", "--host", host,
+        "--users", str(scenario.users), "--spawn-rate", str(scenario.users),
+        "--run-time", f"{scenario.run_time_s}s", "--stop-timeout", str(scenario.stop_timeout_s),
+        "--csv", str(files / scenario.name), "--exit-code-on-error", "0",
+        "--queries-file", str(args.queries_file), "--fresh-seed", str(seed), "--hot-pacing", str(args.hot_pacing),
+        "--latency-file", str(files / f"{scenario.name}.latencies.json"), "--server-pid", str(server_pid or 0),
+        scenario.user_class,
+    ]  # fmt: skip
+
+
+def run_scenario(
+    scenario: Scenario, host: str, files: Path, args: argparse.Namespace, seed: int, server_pid: int | None
+) -> Result:
+    print(f"[loadtest] {scenario.name}: {scenario.load}, {scenario.run_time_s}s against {host}", flush=True)
+    log_path = files / f"{scenario.name}.log"
+    launched = time.time()
+    with log_path.open("w", encoding="utf-8") as log:
+        completed = subprocess.run(
+            locust_command(scenario, host, files, args, seed, server_pid),
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            timeout=scenario.run_time_s + scenario.stop_timeout_s + 120,
         )
-    lines += [
-        "",
-        "Successful synthesize responses are named by the body's `cached` flag; failed ones by their task",
-        "(`[hot]`, `[fresh]`). Locust rounds response times above 100 ms to 2 significant digits.",
+    latency_file = files / f"{scenario.name}.latencies.json"
+    stats_file = files / f"{scenario.name}_stats.csv"
+    if completed.returncode != 0 or not latency_file.is_file() or not stats_file.is_file():
+        tail = log_path.read_text(encoding="utf-8", errors="replace")[-2000:]
+        raise CannotRun(f"locust failed in {scenario.name} (exit {completed.returncode}):\n{tail}")
+    total = read_stats(stats_file).get(AGGREGATED) or Stats(AGGREGATED, 0, 0, None, None, 0.0)
+    latencies = read_latencies(latency_file)
+    result = summarize(
+        scenario,
+        latencies,
+        total,
+        launched=launched,
+        failure_examples=read_failures(files / f"{scenario.name}_failures.csv"),
+    )
+    print(
+        f"[loadtest] {scenario.name}: {result.requests} requests, {result.failures} failed, "
+        f"p50 {result.p50_ms} ms, p99 {result.p99_ms} ms, {result.throughput:.3f}/s",
+        flush=True,
+    )
+    if scenario.stop_timeout_s and (
+        latencies.started is None
+        or latencies.stopped is None
+        or (latencies.stopped - latencies.started >= scenario.run_time_s + scenario.stop_timeout_s - 1)
+    ):
+        drain(host)  # users may have been stopped mid-request: let the gateway finish that work first
+    return result
+
+
+def drain(host: str) -> None:
+    """Wait for abandoned work: the model services take requests one at a time, in arrival order, so an
+    uncached synthesis sent now finishes after the work queued before it."""
+    print("[loadtest] waiting for requests the last scenario abandoned", flush=True)
+    with httpx.Client(base_url=host, timeout=REQUEST_TIMEOUT_S) as client:
+        client.post(SYNTHESIZE, json=payload("loadtest drain probe", use_cache=False))
+
+
+def warm_cache(host: str) -> bytes:
+    """Synthesize every hot query (a miss the first time); return a cached response body."""
+    print(f"[loadtest] warming the cache with {len(HOT_QUERIES)} hot queries", flush=True)
+    with httpx.Client(base_url=host, timeout=REQUEST_TIMEOUT_S) as client:
+        for query in HOT_QUERIES:
+            client.post(SYNTHESIZE, json=payload(query)).raise_for_status()
+        cached = [client.post(SYNTHESIZE, json=payload(query)) for query in HOT_QUERIES]
+    for response in cached:
+        response.raise_for_status()
+        if response.json().get("cached") is not True:
+            raise CannotRun(
+                f"the gateway did not answer a repeated query from its cache: {response.text[:200]}"
+            )
+    return cached[0].content
+
+
+@contextmanager
+def local_stack(args: argparse.Namespace, scratch: Path) -> Iterator[Target]:
+    """The whole system on free ports: models and index from --state-dir (built there on first use);
+    Redis (cache, training stream) and the Parquet store in `scratch`, thrown away afterwards."""
+    from services.cli.system import LocalSystem, Ports
+    from services.core.redis_server import EmbeddedRedis
+
+    store = EmbeddedRedis(scratch / "redis")
+    redis_url = store.start()
+    env = {k: v for k, v in os.environ.items() if k != "TAILSYNTH_REDIS_URL"}
+    env |= {
+        "TAILSYNTH_STORE_DIR": str(scratch / "store"),
+        "TAILSYNTH_STORE_SPOOL_DIR": str(scratch / "spool"),
+    }
+    system = LocalSystem(
+        state_dir=args.state_dir,
+        catalog=ROOT / "data" / "demo" / "catalog.csv",
+        ports=Ports.free(),
+        redis_url=redis_url,
+        workers=0,
+        base_env=env,
+    )
+    try:
+        print(f"[loadtest] starting the local stack (state in {args.state_dir})", flush=True)
+        system.start()
+        gateway = system.processes["gateway"]
+        yield Target(
+            system.gateway_url,
+            redis_url,
+            gateway.pid,
+            "the local stack started by the load test: gateway, rewriter, retriever, judge (models on CPU), "
+            "sink and an embedded valkey; no queue workers",
+        )
+    finally:
+        system.stop()
+        store.stop()
+
+
+@contextmanager
+def private_redis(scratch: Path) -> Iterator[str]:
+    from services.core.redis_server import EmbeddedRedis
+
+    server = EmbeddedRedis(scratch / "baseline-redis")
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+
+
+@contextmanager
+def baseline_server(redis_url: str, body: bytes) -> Iterator[tuple[str, int]]:
+    """baseline_app.py on a free port, serving `body` from Redis; yields its URL and process id."""
+    from services.core.redis_server import free_port
+
+    client = redis.Redis.from_url(redis_url)
+    client.set(BASELINE_KEY, body, ex=24 * 3600)
+    port = free_port()
+    command = [sys.executable, "-m", "loadtests.baseline_app", "--port", str(port), "--redis-url", redis_url,
+               "--key", BASELINE_KEY]  # fmt: skip
+    process = subprocess.Popen(command, cwd=ROOT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.post(f"{url}{BASELINE}", json={}, timeout=2).content == body:
+                    break
+            except httpx.HTTPError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise CannotRun("the baseline app did not start")
+            time.sleep(0.2)
+        yield url, process.pid
+    finally:
+        process.terminate()
+        process.wait(10)
+        client.delete(BASELINE_KEY)
+        client.close()
+
+
+@dataclass(frozen=True)
+class Measured:
+    results: dict[str, Result]
+    body_bytes: int  # size of a cached answer
+    jitter_ms: tuple[float, float, float]  # timer_jitter() before the scenarios
+
+
+def measure(args: argparse.Namespace, target: Target, scratch: Path) -> Measured:
+    files = args.csv_dir or scratch / "locust"
+    files.mkdir(parents=True, exist_ok=True)
+    body = warm_cache(target.host)
+    jitter = timer_jitter()
+    print(
+        f"[loadtest] a 1 ms sleep wakes up late by p50/p99/max {jitter[0]:.2f}/{jitter[1]:.2f}/{jitter[2]:.2f} ms"
+    )
+    results: dict[str, Result] = {}
+    with ExitStack() as stack:
+        baseline_url, baseline_pid = "", None
+        if "baseline" in args.scenarios:
+            baseline_url, baseline_pid = stack.enter_context(baseline_server(target.redis_url, body))
+        for seed, scenario in enumerate(build_scenarios(args)):
+            on_baseline = scenario.target == "baseline"
+            host = baseline_url if on_baseline else target.host
+            pid = baseline_pid if on_baseline else target.gateway_pid
+            results[scenario.name] = run_scenario(scenario, host, files, args, seed, pid)
+    return Measured(results, len(body), jitter)
+
+
+def context_lines(target: Target, measured: Measured) -> list[str]:
+    body_bytes = measured.body_bytes
+    p50, p99, worst = measured.jitter_ms
+    return [
+        f"target: {target.description} ({target.host})",
+        f"machine: {os.cpu_count()} CPU cores shared by every server process and the load generator "
+        f"(one locust {version('locust')} process per scenario); before the scenarios a 1 ms sleep woke up "
+        f"late by {p50:.2f} ms at p50, {p99:.2f} ms at p99, {worst:.1f} ms at most (scheduling noise under "
+        "every percentile below)",
+        f"cache hits: the {len(HOT_QUERIES)} hot queries (num_rewrites {NUM_REWRITES}, top_k {TOP_K}), all "
+        f"cached by a warm-up before the scenarios; a cached answer is {body_bytes} bytes",
+        f"baseline: loadtests/baseline_app.py, one FastAPI POST route doing a Redis GET of a real cached answer "
+        f"({body_bytes} bytes) in the same Redis, uvicorn with the gateway's settings (1 process, default "
+        "loop, no access log), driven like the cache hits",
+        "cold: fresh WANDS queries with use_cache=false, users send back to back; completed/s counts queries "
+        "finished within the run time",
+        f"batch: POST /v1/synthesize:batch, {BATCH_HOT} cached + {BATCH_FRESH} fresh (use_cache=false) queries",
     ]
-    if failures:
-        lines += ["", "## Most frequent failures", "", "| request | error | count |", "| --- | --- | ---: |"]
-        for name, error, count in failures:
-            lines.append(f"| {name} | {error.replace('|', '/')[:200]} | {count} |")
-    return "\n".join(lines) + "\n"
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--host", default="http://127.0.0.1:8000", help="Gateway base URL.")
-    parser.add_argument("--users", type=int, default=10, help="Concurrent simulated users.")
-    parser.add_argument("--spawn-rate", type=float, default=2.0, help="Users started per second.")
-    parser.add_argument("--run-time", default="2m", help="Test duration (locust format: 90s, 2m, 1h30m).")
-    parser.add_argument("--max-failure-ratio", type=float, default=0.01, help="Highest failed/total.")
-    parser.add_argument("--max-p95-cached-ms", type=float, default=200.0, help="p95 limit for cache hits.")
+    parser.add_argument("--host", help="a running gateway (default: start the local stack on free ports)")
     parser.add_argument(
-        "--max-p95-uncached-s", type=float, default=30.0, help="p95 limit for full-pipeline requests."
+        "--redis-url", help="with --host: the gateway's Redis, for the baseline (default: a private one)"
     )
-    parser.add_argument("--queries-file", default=str(DEFAULT_QUERIES), help="TSV of fresh queries.")
-    parser.add_argument(
-        "--fresh-no-cache", action="store_true", help="Send fresh queries with use_cache=false."
-    )
-    parser.add_argument("--report", type=Path, default=DEFAULT_REPORT, help="Markdown report to write.")
-    parser.add_argument(
-        "--csv-dir", type=Path, default=None, help="Keep locust's CSV files here (default: a temporary dir)."
-    )
+    parser.add_argument("--state-dir", type=Path, default=ROOT / ".tailsynth", help="models and index")
+    parser.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma-separated subset to run")
+    parser.add_argument("--hot-users", type=int, default=64)
+    parser.add_argument("--hot-pacing", type=float, default=0.5, help="seconds between a hot user's requests")
+    parser.add_argument("--hot-time", type=parse_duration, default="30s", help="per cache-hit scenario")
+    parser.add_argument("--cold-users", type=int, default=16)
+    parser.add_argument("--cold-time", type=parse_duration, default="90s", help="per cold scenario")
+    parser.add_argument("--batch-users", type=int, default=2)
+    parser.add_argument("--batch-time", type=parse_duration, default="60s")
+    parser.add_argument("--queries-file", type=Path, default=DEFAULT_QUERIES_FILE)
+    parser.add_argument("--report", type=Path, default=ROOT / "reports" / "loadtest.md")
+    parser.add_argument("--csv-dir", type=Path, help="keep locust's CSV files and logs here")
+    parser.add_argument("--max-hit-ratio", type=float, default=Thresholds.max_hit_vs_baseline_p50)
+    parser.add_argument("--max-hit-p99-ms", type=float, default=Thresholds.max_hit_p99_ms)
+    parser.add_argument("--min-cold-speedup", type=float, default=Thresholds.min_cold_speedup)
+    parser.add_argument("--max-failure-ratio", type=float, default=Thresholds.max_failure_ratio)
     args = parser.parse_args(argv)
+    args.scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
+    unknown = sorted(set(args.scenarios) - set(SCENARIOS))
+    if unknown or not args.scenarios:
+        parser.error(f"--scenarios: unknown {', '.join(unknown) or '(none given)'}; choose from {SCENARIOS}")
+    if min(args.hot_users, args.cold_users, args.batch_users) < 1 or args.hot_pacing <= 0:
+        parser.error("user counts and --hot-pacing must be positive")
     try:
-        args.run_time_s = parse_duration(args.run_time)
-    except argparse.ArgumentTypeError as error:
-        parser.error(f"--run-time: {error}")
-    if args.users < 1 or args.spawn_rate <= 0:
-        parser.error("--users must be >= 1 and --spawn-rate > 0")
+        load_queries(args.queries_file)
+    except QueriesFileError as error:
+        parser.error(str(error))
     return args
 
 
-def run_locust(args: argparse.Namespace, csv_prefix: Path) -> int:
-    command = [
-        sys.executable,
-        "-m",
-        "locust",
-        "-f",
-        str(LOCUSTFILE),
-        "--headless",
-        "--host",
-        args.host,
-        "--users",
-        str(args.users),
-        "--spawn-rate",
-        str(args.spawn_rate),
-        "--run-time",
-        args.run_time,
-        "--stop-timeout",
-        str(STOP_TIMEOUT_S),
-        "--csv",
-        str(csv_prefix),
-        "--only-summary",
-        # Failures are judged here against --max-failure-ratio, not by locust's exit code.
-        "--exit-code-on-error",
-        "0",
-        "--queries-file",
-        args.queries_file,
-    ]
-    if args.fresh_no_cache:
-        command.append("--fresh-no-cache")
-    print("running:", " ".join(command), flush=True)
-    try:
-        return subprocess.run(
-            command, cwd=ROOT, timeout=args.run_time_s + RUN_MARGIN_S, check=False
-        ).returncode
-    except subprocess.TimeoutExpired:
-        print(f"error: locust did not finish within {args.run_time_s + RUN_MARGIN_S} s", file=sys.stderr)
-        return 124
+def _terminate(signum: int, _frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)  # unwinds the context managers: the stack and the baseline stop
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if not Path(args.queries_file).is_file():
-        print(
-            f"error: fresh-query file {args.queries_file} not found (tab-separated: query_id, query, "
-            "query_class; the repository ships data/demo/wands_queries.tsv). Pass --queries-file.",
-            file=sys.stderr,
-        )
-        return 2
-    with tempfile.TemporaryDirectory(prefix="tailsynth-loadtest-") as scratch:
-        csv_dir = args.csv_dir or Path(scratch)
-        csv_dir.mkdir(parents=True, exist_ok=True)
-        prefix = csv_dir / "locust"
-        rc = run_locust(args, prefix)
-        stats_file = Path(f"{prefix}_stats.csv")
-        if rc != 0 or not stats_file.is_file():
-            print(f"error: locust exited with {rc} and wrote no statistics ({stats_file})", file=sys.stderr)
+    signal.signal(signal.SIGTERM, _terminate)
+    from services.core.errors import ConfigError
+
+    with tempfile.TemporaryDirectory(prefix="tailsynth-loadtest-") as tmp, ExitStack() as stack:
+        scratch = Path(tmp)
+        try:
+            if args.host:
+                redis_url = args.redis_url or stack.enter_context(private_redis(scratch))
+                target = Target(args.host.rstrip("/"), redis_url, None, "a running gateway")
+            else:
+                target = stack.enter_context(local_stack(args, scratch))
+            measured = measure(args, target, scratch)
+        except (
+            CannotRun,
+            ConfigError,
+            OSError,
+            httpx.HTTPError,
+            redis.RedisError,
+            subprocess.SubprocessError,
+        ) as error:
+            print(f"[loadtest] could not run: {error}", file=sys.stderr)
             return 2
-        rows = read_stats(stats_file)
-        failures = read_failures(Path(f"{prefix}_failures.csv"))
-    checks = evaluate(rows, args.max_failure_ratio, args.max_p95_cached_ms, args.max_p95_uncached_s)
-    report = render_report(args, rows, checks, failures, rc)
-    args.report.parent.mkdir(parents=True, exist_ok=True)
-    args.report.write_text(report, encoding="utf-8")
-    for check in checks:
-        status = "PASS" if check.passed else "FAIL"
-        print(f"{status}  {check.name}: {check.observed} (limit {check.limit}) {check.note}".rstrip())
-    print(f"report: {args.report}")
+    limits = Thresholds(
+        args.max_hit_ratio, args.max_hit_p99_ms, args.min_cold_speedup, args.max_failure_ratio
+    )
+    checks = evaluate(measured.results, limits)
+    write(args.report, measured.results, checks, context_lines(target, measured))
+    print(args.report.read_text(encoding="utf-8"), flush=True)
+    print(f"[loadtest] report: {args.report} and {args.report.with_suffix('.json')}", flush=True)
     return 0 if all(c.passed for c in checks) else 1
 
 
