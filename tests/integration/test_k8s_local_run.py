@@ -79,7 +79,11 @@ class Cluster:
         for source in container.get("envFrom", []):
             env.update(self.config[source["configMapRef"]["name"]])
         for item in container.get("env", []):
-            assert "valueFrom" not in item, f"{name}: dev must not need Secrets ({item['name']})"
+            if "valueFrom" in item:
+                # As in a dev cluster without the Secret: an optional secret leaves the variable unset.
+                optional = item["valueFrom"].get("secretKeyRef", {}).get("optional") is True
+                assert optional, f"{name}: dev must not need Secrets ({item['name']})"
+                continue
             env[item["name"]] = item["value"]
         env = {key: self.local(value) for key, value in env.items()}
         for key, value in list(env.items()):
