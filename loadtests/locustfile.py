@@ -9,9 +9,10 @@ Hot users send one request per --hot-pacing seconds each (default 0.5), starting
 their first period so arrivals are spread evenly; cold users send back to back; batch users wait 0.5-1 s
 between batches. A request counts as a success only with HTTP 200 and the expected body.
 
-With --latency-file, the test's start and stop times and every successful request's finish time and
-latency (ms, unrounded: locust's own statistics round to whole milliseconds) are written there as JSON
-when locust quits, so run_headless.py computes exact percentiles and completions per second.
+With --latency-file, the test's start and stop times, every successful request's finish time and
+latency (ms, unrounded: locust's own statistics round to whole milliseconds) and every failure are
+written there as JSON when locust quits, so run_headless.py computes exact percentiles and completions
+per second, and counts requests that finish after the run time (locust's CSV files can miss those).
 
     locust -f loadtests/locustfile.py --host http://127.0.0.1:8000 CacheHitUser
 """
@@ -102,6 +103,7 @@ class _Recorder:
         self.host_busy: float | None = None  # busy share of the machine from start to stop
         self.host_steal: float | None = None  # share the hypervisor took from start to stop
         self.samples: list[tuple[float, float]] = []  # (finished at, ms) of successful requests
+        self.failures: list[tuple[float, str]] = []  # (finished at, error) of failed requests
         self.stages: list[dict[str, float]] = []  # timings_ms of successful cold syntheses
 
 
@@ -142,8 +144,12 @@ def _cpu_s() -> float:
 
 @events.request.add_listener
 def _record(response_time: float, exception: BaseException | None, **_kwargs: Any) -> None:
+    # Locust's CSV files are written on a timer and can miss requests that finish after the run time
+    # (within --stop-timeout); these events see every one.
     if exception is None:
         RECORDER.samples.append((time.time(), float(response_time)))
+    else:
+        RECORDER.failures.append((time.time(), str(exception) or type(exception).__name__))
 
 
 @events.quitting.add_listener
@@ -158,6 +164,7 @@ def _write_latencies(environment: Environment, **_kwargs: Any) -> None:
             "host_busy": RECORDER.host_busy,
             "host_steal": RECORDER.host_steal,
             "samples": RECORDER.samples,
+            "failures": RECORDER.failures,
             "stages": RECORDER.stages,
         }
         Path(path).write_text(json.dumps(data), encoding="utf-8")

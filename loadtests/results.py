@@ -9,6 +9,7 @@ import math
 import os
 import re
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,6 +47,7 @@ class Latencies:
     started: float | None  # when the users started (epoch seconds)
     stopped: float | None
     samples: list[tuple[float, float]]  # (finished at, ms) of successful requests
+    failures: list[tuple[float, str]] = field(default_factory=list)  # (finished at, error) of failed ones
     cpu_s: float | None = None  # CPU seconds locust used while the test ran
     server_cpu_s: float | None = None  # CPU seconds the server under test used meanwhile
     host_busy: float | None = None  # busy share of the whole machine meanwhile, 0..1
@@ -126,6 +128,7 @@ def read_latencies(path: Path) -> Latencies:
         started=data.get("started"),
         stopped=data.get("stopped"),
         samples=[(float(t), float(ms)) for t, ms in data.get("samples", [])],
+        failures=[(float(t), str(error)) for t, error in data.get("failures", [])],
         cpu_s=data.get("cpu_s"),
         server_cpu_s=data.get("server_cpu_s"),
         host_busy=data.get("host_busy"),
@@ -153,12 +156,15 @@ def summarize(
 ) -> Result:
     """Latency percentiles over every successful request (also those finishing in the stop timeout);
     throughput over those finishing within the run time, counted from when the users started (or
-    from `launched`, when locust was started, if the file lacks it)."""
+    from `launched`, when locust was started, if the file lacks it). Requests and failures are counted
+    from the latency file, or from locust's CSV row (`total`) where that saw more; failure examples
+    likewise, the CSV's (`failure_examples`) only where the file has none."""
     start = latencies.started if latencies.started is not None else launched
     end = start + scenario.run_time_s
     finished = sum(1 for at, _ in latencies.samples if start <= at <= end)
     values = [ms for _, ms in latencies.samples]
-    successes = len(values)
+    failures = max(len(latencies.failures), total.failures)
+    errors = Counter(error for _, error in latencies.failures).most_common(3)
     measured_s = (latencies.stopped - start) if latencies.stopped is not None else None
 
     def per_second(cpu_s: float | None) -> float | None:
@@ -166,9 +172,8 @@ def summarize(
 
     return Result(
         scenario=scenario,
-        # Locust's count, or ours where the CSV missed requests finishing in the last second.
-        requests=max(total.requests, successes + total.failures),
-        failures=total.failures,
+        requests=max(total.requests, len(values) + failures),
+        failures=failures,
         p50_ms=percentile(values, 50),
         p95_ms=percentile(values, 95),
         p99_ms=percentile(values, 99),
@@ -178,7 +183,7 @@ def summarize(
         server_cpu=per_second(latencies.server_cpu_s),
         host_cpu=latencies.host_busy,
         host_steal=latencies.host_steal,
-        failure_examples=failure_examples or [],
+        failure_examples=errors or failure_examples or [],
         stage_ms=mean_stages(latencies.stages),
     )
 

@@ -51,6 +51,8 @@ from loadtests.results import (  # noqa: E402
     Result,
     Scenario,
     Stats,
+    host_cpu_times,
+    host_shares,
     parse_duration,
     read_failures,
     read_latencies,
@@ -261,13 +263,17 @@ class Measured:
     results: dict[str, Result]
     body_bytes: int  # size of a cached answer
     jitter_ms: tuple[float, float, float]  # timer_jitter() before the scenarios
+    idle_busy: float | None  # the machine's busy and steal shares meanwhile (the stack idle)
+    idle_steal: float | None
 
 
 def measure(args: argparse.Namespace, target: Target, scratch: Path) -> Measured:
     files = args.csv_dir or scratch / "locust"
     files.mkdir(parents=True, exist_ok=True)
     body = warm_cache(target.host)
+    before = host_cpu_times()
     jitter = timer_jitter()
+    idle_busy, idle_steal = host_shares(before, host_cpu_times())
     print(
         f"[loadtest] a 1 ms sleep wakes up late by p50/p99/max {jitter[0]:.2f}/{jitter[1]:.2f}/{jitter[2]:.2f} ms"
     )
@@ -281,7 +287,7 @@ def measure(args: argparse.Namespace, target: Target, scratch: Path) -> Measured
             host = baseline_url if on_baseline else target.host
             pid = baseline_pid if on_baseline else target.gateway_pid
             results[scenario.name] = run_scenario(scenario, host, files, args, seed, pid)
-    return Measured(results, len(body), jitter)
+    return Measured(results, len(body), jitter, idle_busy, idle_steal)
 
 
 def context_lines(target: Target, measured: Measured) -> list[str]:
@@ -290,9 +296,11 @@ def context_lines(target: Target, measured: Measured) -> list[str]:
     return [
         f"target: {target.description} ({target.host})",
         f"machine: {os.cpu_count()} CPU cores shared by every server process and the load generator "
-        f"(one locust {version('locust')} process per scenario); before the scenarios a 1 ms sleep woke up "
-        f"late by {p50:.2f} ms at p50, {p99:.2f} ms at p99, {worst:.1f} ms at most (scheduling noise under "
-        "every percentile below)",
+        f"(one locust {version('locust')} process per scenario)",
+        f"noise: with the stack idle before the scenarios, a 1 ms sleep woke up late by {p50:.2f} ms at p50, "
+        f"{p99:.2f} ms at p99, {worst:.1f} ms at most (a floor under every percentile below); the machine was "
+        f"{_share(measured.idle_busy)} busy (more than a few % means another workload shares the cores) and "
+        f"the hypervisor took {_share(measured.idle_steal)}",
         f"cache hits: the {len(HOT_QUERIES)} hot queries (num_rewrites {NUM_REWRITES}, top_k {TOP_K}), all "
         f"cached by a warm-up before the scenarios; a cached answer is {body_bytes} bytes",
         f"baseline: loadtests/baseline_app.py, one FastAPI POST route doing a Redis GET of a real cached answer "
@@ -302,6 +310,10 @@ def context_lines(target: Target, measured: Measured) -> list[str]:
         "finished within the run time",
         f"batch: POST /v1/synthesize:batch, {BATCH_HOT} cached + {BATCH_FRESH} fresh (use_cache=false) queries",
     ]
+
+
+def _share(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.0%}"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

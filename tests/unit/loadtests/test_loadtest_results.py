@@ -92,10 +92,17 @@ def test_nearest_rank_percentiles() -> None:
 
 def test_latency_file_round_trip(tmp_path: Path) -> None:
     path = tmp_path / "lat.json"
-    data = {"started": 10.0, "stopped": 40.0, "cpu_s": 3.0, "samples": [[11.0, 2.5], [12.0, 3.5]]}
+    data = {
+        "started": 10.0,
+        "stopped": 40.0,
+        "cpu_s": 3.0,
+        "samples": [[11.0, 2.5], [12.0, 3.5]],
+        "failures": [[13.0, "HTTP 504: deadline"]],
+    }
     path.write_text(json.dumps(data))
     found = read_latencies(path)
     assert found.samples == [(11.0, 2.5), (12.0, 3.5)]
+    assert found.failures == [(13.0, "HTTP 504: deadline")]
     assert (found.started, found.stopped, found.cpu_s, found.server_cpu_s) == (10.0, 40.0, 3.0, None)
 
 
@@ -148,3 +155,29 @@ def test_mean_stage_timings_in_first_seen_order() -> None:
     latencies = Latencies(started=0.0, stopped=1.0, samples=[(0.5, 3000.0)], stages=stages)  # type: ignore[arg-type]
     result = summarize(_scenario(), latencies, Stats(AGGREGATED, 1, 0, None, None, 0.0), launched=0.0)
     assert result.stage_ms["judge"] == 500.0
+
+
+def test_failures_the_csv_missed_still_count() -> None:
+    # Both requests finished in the stop timeout, after locust's last CSV write: the CSV saw nothing.
+    failures = [(130.0, "1 of 8 queries succeeded, 7 failed"), (131.0, "1 of 8 queries succeeded, 7 failed")]
+    latencies = Latencies(started=100.0, stopped=131.0, samples=[], failures=failures)
+    csv_examples = [("stale CSV error", 1)]
+    result = summarize(
+        _scenario(),
+        latencies,
+        Stats(AGGREGATED, 0, 0, None, None, 0.0),
+        launched=0.0,
+        failure_examples=csv_examples,
+    )
+    assert (result.requests, result.failures, result.failure_ratio) == (2, 2, 1.0)
+    assert result.failure_examples == [("1 of 8 queries succeeded, 7 failed", 2)]
+    # Where the file has no failures, the CSV's count and examples stand.
+    quiet = Latencies(started=100.0, stopped=131.0, samples=[(101.0, 5.0)])
+    result = summarize(
+        _scenario(),
+        quiet,
+        Stats(AGGREGATED, 3, 2, None, None, 0.0),
+        launched=0.0,
+        failure_examples=csv_examples,
+    )
+    assert (result.requests, result.failures, result.failure_examples) == (3, 2, csv_examples)
