@@ -47,6 +47,7 @@ class GrpcService(ABC):
     full_name: str  # proto service name: "synth.v1.Rewriter"
     loaded = False
     _executor: ThreadPoolExecutor | None = None
+    _last_work_ok = float("-inf")  # monotonic time model work last finished without an error
 
     async def run_blocking(self, fn: Callable[..., R], *args: Any) -> R:
         """Run model work on the service's one worker thread: one call at a time, in arrival order."""
@@ -54,7 +55,12 @@ class GrpcService(ABC):
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=self.name)
         # The copied context carries the request id into the worker thread's log lines.
         work = functools.partial(contextvars.copy_context().run, fn, *args)
-        return await asyncio.get_running_loop().run_in_executor(self._executor, work)
+        result = await asyncio.get_running_loop().run_in_executor(self._executor, work)
+        self._last_work_ok = time.monotonic()
+        return result
+
+    def worked_within(self, seconds: float) -> bool:
+        return time.monotonic() - self._last_work_ok <= seconds
 
     def require_loaded(self) -> None:
         if not self.loaded:
@@ -139,16 +145,25 @@ async def _set_health(health: HealthServicer, service: GrpcService, serving: boo
         await health.set(name, status)
 
 
+async def _probe(service: GrpcService, interval_s: float) -> bool:
+    try:
+        await asyncio.wait_for(service.probe(), timeout=max(interval_s, 5.0))
+    except Exception as error:  # any failure of real work means we must not claim SERVING
+        log.error("health probe failed: %r", error)
+        return False
+    return True
+
+
 async def _watch_health(health: HealthServicer, service: GrpcService, interval_s: float) -> None:
     serving = True
     while True:
         await asyncio.sleep(interval_s)
-        try:
-            await asyncio.wait_for(service.probe(), timeout=max(interval_s, 5.0))
+        if service.worked_within(interval_s):
+            # Real requests just succeeded: that is the proof. A probe would only queue behind them on the
+            # model thread and, under load, time out on a healthy service.
             healthy = True
-        except Exception as error:  # any failure of real work means we must not claim SERVING
-            log.error("health probe failed: %s", error)
-            healthy = False
+        else:
+            healthy = await _probe(service, interval_s)
         if healthy != serving:
             serving = healthy
             await _set_health(health, service, serving)

@@ -31,7 +31,7 @@ class Resources:
     limiter: RateLimiter
 
 
-def get_resources(request: Request) -> Resources:
+async def get_resources(request: Request) -> Resources:  # async: no thread-pool hop per request
     resources: Resources = request.app.state.resources
     return resources
 
