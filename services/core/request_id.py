@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import re
 import uuid
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 
 HEADER = "x-request-id"
-_VALID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_VALID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _current: ContextVar[str] = ContextVar("request_id", default="")
 
 
@@ -21,15 +21,15 @@ def current() -> str:
 
 def accept(offered: str | None) -> str:
     """The caller's id when it is short and printable (safe to log and echo), else a new one."""
-    if offered and _VALID.match(offered):
+    if offered and _VALID.fullmatch(offered):
         return offered
     return uuid.uuid4().hex
 
 
-def bind(request_id: str) -> object:
+def bind(request_id: str) -> Token[str]:
     """Make request_id current; returns a token for reset()."""
     return _current.set(request_id)
 
 
-def reset(token: object) -> None:
-    _current.reset(token)  # type: ignore[arg-type]
+def reset(token: Token[str]) -> None:
+    _current.reset(token)

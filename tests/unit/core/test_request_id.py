@@ -70,7 +70,7 @@ async def test_a_call_without_a_request_id_gets_a_fresh_one(target: str) -> None
     assert len(handler_id) == 32 and handler_id == thread_id
 
 
-@pytest.mark.parametrize("offered", [None, "", "x" * 129, "with space", "new\nline"])
+@pytest.mark.parametrize("offered", [None, "", "x" * 129, "with space", "new\nline", "trailing-newline\n"])
 def test_unsafe_ids_are_replaced(offered: str | None) -> None:
     made = request_id.accept(offered)
     assert made != offered and len(made) == 32
