@@ -56,8 +56,12 @@ class GrpcService(ABC):
         # The copied context carries the request id into the worker thread's log lines.
         work = functools.partial(contextvars.copy_context().run, fn, *args)
         result = await asyncio.get_running_loop().run_in_executor(self._executor, work)
-        self._last_work_ok = time.monotonic()
+        self.mark_worked()
         return result
+
+    def mark_worked(self) -> None:
+        """Real work just succeeded (engines that do not run on the worker thread report it here)."""
+        self._last_work_ok = time.monotonic()
 
     def worked_within(self, seconds: float) -> bool:
         return time.monotonic() - self._last_work_ok <= seconds

@@ -101,8 +101,10 @@ class RewriterClient(_Client):
         super().__init__(target, timeout_s)
         self.stub = rewriter_pb2_grpc.RewriterStub(self.channel)
 
-    async def rewrite(self, query: str, n: int) -> rewriter_pb2.RewriteResponse:
-        request = rewriter_pb2.RewriteRequest(query=query, num_rewrites=n)
+    async def rewrite(
+        self, query: str, n: int, feedback: list[str] | None = None
+    ) -> rewriter_pb2.RewriteResponse:
+        request = rewriter_pb2.RewriteRequest(query=query, num_rewrites=n, feedback=feedback or [])
         return await self._call(self.stub.Rewrite(request, timeout=self.timeout_s))
 
 

