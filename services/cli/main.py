@@ -105,6 +105,21 @@ def _apikey_new(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export_preferences(args: argparse.Namespace) -> int:
+    from services.store.config import StoreSettings
+    from services.store.preferences import export_preferences
+
+    store = args.store or load_settings(StoreSettings).store_dir
+    summary = export_preferences(store, args.out, args.format, args.margin, args.flat)
+    print(
+        f"{summary.rows} rows written to {args.out}: {summary.pairs} chosen/rejected pairs over "
+        f"{summary.queries} queries ({summary.records} syntheses read"
+        + (f", {summary.skipped} unreadable records skipped" if summary.skipped else "")
+        + ")"
+    )
+    return 0
+
+
 def _worker(args: argparse.Namespace) -> int:
     from services.worker.__main__ import main as worker_main
 
@@ -194,6 +209,26 @@ def build_parser() -> argparse.ArgumentParser:
     new.add_argument("name", help="who the key is for (letters, digits, _ . -); shown in metrics and logs")
     new.add_argument("--per-minute", type=int, help="this key's rate limit (default: the gateway's)")
     new.set_defaults(func=_apikey_new)
+
+    export = commands.add_parser("export", help="export data from the training store").add_subparsers(
+        dest="what", required=True
+    )
+    preferences = export.add_parser(
+        "preferences",
+        help="ranked rewrite candidates as partial orders and chosen/rejected pairs (Bradley-Terry/DPO)",
+    )
+    preferences.add_argument("--out", type=Path, required=True, help="FILE.jsonl or FILE.parquet")
+    preferences.add_argument("--store", type=Path, help="the Parquet store (default: TAILSYNTH_STORE_DIR)")
+    preferences.add_argument("--format", choices=["jsonl", "parquet"], help="default: from --out's suffix")
+    preferences.add_argument(
+        "--margin", type=float, default=0.05, help="least reward difference for a chosen/rejected pair"
+    )
+    preferences.add_argument(
+        "--flat",
+        action="store_true",
+        help="one row per (prompt, chosen, rejected) pair, as DPO trainers read",
+    )
+    preferences.set_defaults(func=_export_preferences)
 
     config = commands.add_parser("config", help="print every TAILSYNTH_ environment variable as a table")
     config.set_defaults(func=_config)

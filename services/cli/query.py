@@ -23,11 +23,14 @@ def render(result: dict[str, Any], show_rejected: int = 5) -> str:
         rw = r["rewards"]
         mark = "+" if r["accepted"] else "-"
         lines.append(
-            f"  {mark} {r['text']!r:<42} [{r['source']}] relevance {rw['relevance']:.2f} "
-            f"increment {rw['increment']:.2f} alignment {rw['alignment']:.2f} diversity {rw['diversity']:.2f}"
+            f"  {r['rank']:>2} {mark} {r['text']!r:<40} [{r['source']}] reward {r['reward']:.2f}: "
+            f"relevance {rw['relevance']:.2f} increment {rw['increment']:.2f} "
+            f"alignment {rw['alignment']:.2f} diversity {rw['diversity']:.2f}"
         )
         if not r["accepted"]:
             lines.append(f"      rejected: {r['reason']}")
+    for f in result.get("diagnostics", {}).get("rewriter_failures", []):
+        lines.append(f"  ! engine {f['engine']} failed: {f['error']}")
     for d in result.get("dropped_candidates", []):
         lines.append(f"  x {d['text'][:60]!r}: dropped ({d['reason']})")
     accepted = [p for p in result["pairs"] if p["accepted"]]

@@ -111,8 +111,9 @@ async def _store(resources: Resources, request: SynthesisRequest, result: Synthe
     PAIRS.labels("accepted").inc(result.accepted_count)
     PAIRS.labels("rejected").inc(len(result.pairs) - result.accepted_count)
     # Store before caching: a result is only served from cache once its pairs are in the store.
+    # A result some rewrite engine failed for is not cached: the next request tries every engine again.
     written = await resources.writer.write(result)
-    if not written.spooled:
+    if not written.spooled and not result.diagnostics.rewriter_failures:
         await resources.cache.put(request, result.pipeline_version, result)
     log.info(
         "synthesized %r: %d of %d pairs accepted (%d new, %d spooled) in %.0f ms",

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from services.core.settings import BaseServiceSettings
+from services.pipeline.rewards import RewardWeights
 
 
 class PipelineSettings(BaseServiceSettings):
@@ -23,3 +24,23 @@ class PipelineSettings(BaseServiceSettings):
         le=3600,
         description="How long the pipeline version (from the services' Describe) is reused.",
     )
+    feedback_titles: int = Field(
+        5, ge=0, le=20, description="Titles of the query's top products sent to the rewriter as feedback."
+    )
+    reward_weights: str = Field(
+        "relevance=0.4,increment=0.3,alignment=0.2,diversity=0.1",
+        description="Weights of the rewards in each rewrite's final reward (name=weight, comma-separated).",
+    )
+    relevance_floor: float = Field(
+        0.4, ge=0, le=1, description="Rewrites whose relevance reward is under this are rejected."
+    )
+
+    @field_validator("reward_weights")
+    @classmethod
+    def _weights(cls, value: str) -> str:
+        RewardWeights.parse(value)
+        return value
+
+    @property
+    def weights(self) -> RewardWeights:
+        return RewardWeights.parse(self.reward_weights)

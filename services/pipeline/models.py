@@ -36,21 +36,48 @@ class QueryItem(BaseModel):
 
 
 class Rewards(BaseModel):
-    relevance: float = Field(description="Judge score that the rewrite keeps the query's intent, [0, 1].")
-    increment: float = Field(
-        description="Accepted products the rewrite adds beyond the query's own, / top_k."
+    """What live retrieval and the judges say about one rewrite; each in [0, 1] except increment."""
+
+    intent: float = Field(description="Judge score that the rewrite keeps the query's intent, [0, 1].")
+    product_relevance: float = Field(
+        description="Mean judge score of the rewrite's retrieved products against the original query."
     )
-    alignment: float = Field(description="Share of the rewrite's retrieved products that were accepted.")
+    relevance: float = Field(
+        description="Mean of intent and product_relevance (intent alone if nothing retrieved)."
+    )
+    increment: float = Field(
+        description="Relevant products the rewrite adds beyond the query's own, / the query's relevant "
+        "products (BEQUE's increment; can exceed 1)."
+    )
+    alignment: float = Field(description="Share of the rewrite's retrieved products judged relevant.")
     diversity: float = Field(description="Share of the rewrite's products that no other rewrite retrieved.")
 
 
 class Rewrite(BaseModel):
     text: str
-    source: str = Field(description="Engine that proposed it, e.g. llm:hf.")
-    accepted: bool = Field(description="Kept the query's intent; only accepted rewrites are searched.")
+    source: str = Field(
+        description="Engine that proposed it: llm:hf, llm:vllm, llm:openai, catalog:spell, ..."
+    )
+    accepted: bool = Field(description="Kept the query's intent and cleared the relevance floor.")
     reason: str
     rewards: Rewards
+    reward: float = Field(description="Weighted sum of the rewards (weights in the pipeline settings).")
+    rank: int = Field(description="1 = highest reward; rewrites are listed in this order.")
     retrieved: int = Field(description="Products it retrieved.")
+
+
+class EngineFailure(BaseModel):
+    engine: str
+    error: str
+
+
+class Diagnostics(BaseModel):
+    """What went wrong without failing the request, and what it cost."""
+
+    rewriter_failures: list[EngineFailure] = Field(
+        default_factory=list, description="Rewrite engines that failed; the others' candidates were used."
+    )
+    generated_tokens: int = Field(0, description="Tokens the LLM engines generated.")
 
 
 class DroppedCandidate(BaseModel):
@@ -86,6 +113,7 @@ class RewritesStage(BaseModel):
 
     candidates: list[Candidate]
     dropped_candidates: list[DroppedCandidate]
+    diagnostics: Diagnostics = Field(default_factory=Diagnostics)
 
 
 class SearchHit(BaseModel):
@@ -122,3 +150,4 @@ class SynthesisResult(BaseModel):
     cached: bool = False
     timings_ms: dict[str, float]
     pipeline_version: str
+    diagnostics: Diagnostics = Field(default_factory=Diagnostics)

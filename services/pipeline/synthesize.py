@@ -15,13 +15,15 @@ from typing import TypeVar
 
 from services import __version__
 from services.core.text import clean
-from services.gen.synth.v1 import judge_pb2
+from services.gen.synth.v1 import judge_pb2, rewriter_pb2
 from services.pipeline.clients import BackendError, Hit, JudgeClient, RetrieverClient, RewriterClient
 from services.pipeline.config import PipelineSettings
 from services.pipeline.ids import pair_id
 from services.pipeline.models import (
     Candidate,
+    Diagnostics,
     DroppedCandidate,
+    EngineFailure,
     JudgmentsStage,
     Pair,
     RetrievalStage,
@@ -31,10 +33,10 @@ from services.pipeline.models import (
     SearchHit,
     SynthesisResult,
 )
-from services.pipeline.rewards import rewrite_rewards
+from services.pipeline.rewards import rewrite_rewards, weighted_reward
 
 # Bump when the pipeline's own logic changes what it returns for the same services.
-ALGORITHM_VERSION = "1"
+ALGORITHM_VERSION = "2"
 T = TypeVar("T")
 # What stages() yields, in this order; the result carries everything the earlier ones did, plus rewards.
 Stage = RewritesStage | RetrievalStage | JudgmentsStage | SynthesisResult
@@ -133,7 +135,8 @@ class SynthesisPipeline:
             if allow_stale and self._version:
                 return self._version[1]
             raise
-        parts = [ALGORITHM_VERSION] + [f"{i.service}={i.engine}:{i.version}" for i in infos]
+        scoring = f"rewards={self.settings.reward_weights};floor={self.settings.relevance_floor}"
+        parts = [ALGORITHM_VERSION, scoring] + [f"{i.service}={i.engine}:{i.version}" for i in infos]
         version = f"{__version__}+{hashlib.sha256('|'.join(parts).encode()).hexdigest()[:12]}"
         self._version = (now, version)
         return version
@@ -151,17 +154,20 @@ class SynthesisPipeline:
         query = clean(request.query)
         version = await self.version()
 
-        # The query's own retrieval does not wait for the LLM.
-        rewritten, query_hits = await asyncio.gather(
-            clock.time("rewrite", self.rewriter.rewrite(query, request.num_rewrites)),
-            clock.time("search_query", self.retriever.search([query], request.top_k)),
-        )
+        # The query's own top products ground the catalog engine's pseudo-relevance feedback.
+        query_hits = await clock.time("search_query", self.retriever.search([query], request.top_k))
+        feedback = [hit.title for hit in query_hits[0][: self.settings.feedback_titles]]
+        rewritten = await clock.time("rewrite", self.rewriter.rewrite(query, request.num_rewrites, feedback))
         candidates = list(rewritten.candidates)
         intent = await clock.time(
             "judge_rewrites",
             self.judge.judge(query, [c.text for c in candidates], judge_pb2.PAIR_KIND_QUERY_REWRITE),
         )
         dropped = [DroppedCandidate(text=d.text, reason=d.reason) for d in rewritten.dropped]
+        diagnostics = Diagnostics(
+            rewriter_failures=[EngineFailure(engine=f.engine, error=f.error) for f in rewritten.failures],
+            generated_tokens=rewritten.generated_tokens,
+        )
         yield RewritesStage(
             candidates=[
                 Candidate(
@@ -170,6 +176,7 @@ class SynthesisPipeline:
                 for c, j in zip(candidates, intent, strict=True)
             ],
             dropped_candidates=dropped,
+            diagnostics=diagnostics,
         )
 
         kept = [c for c, j in zip(candidates, intent, strict=True) if j.accepted]
@@ -202,34 +209,57 @@ class SynthesisPipeline:
         )
         yield JudgmentsStage(pairs=pairs)
 
-        accepted_ids = {p.product_id for p in pairs if p.accepted}
-        query_ids = {h.product_id for h in query_hits[0]}
-        retrieved = {c.text: {h.product_id for h in hits} for c, hits in zip(kept, rewrite_hits, strict=True)}
-        rewrites = [
-            Rewrite(
-                text=c.text,
-                source=c.source,
-                accepted=j.accepted,
-                reason=j.reason,
-                rewards=rewrite_rewards(
-                    j.score,
-                    retrieved.get(c.text, set()),
-                    query_ids,
-                    [ids for text, ids in retrieved.items() if text != c.text],
-                    accepted_ids,
-                    request.top_k,
-                ),
-                retrieved=len(retrieved.get(c.text, ())),
-            )
-            for c, j in zip(candidates, intent, strict=True)
-        ]
+        rewrites = self._score_rewrites(candidates, intent, kept, rewrite_hits, query_hits[0], pairs)
         clock.timings_ms["total"] = round((time.perf_counter() - started) * 1000, 1)
         yield SynthesisResult(
             query=query,
             rewrites=rewrites,
             dropped_candidates=dropped,
             pairs=pairs,
-            accepted_count=len(accepted_ids),
+            accepted_count=sum(1 for p in pairs if p.accepted),
             timings_ms=clock.timings_ms,
             pipeline_version=version,
+            diagnostics=diagnostics,
         )
+
+    def _score_rewrites(
+        self,
+        candidates: list[rewriter_pb2.Candidate],
+        intent: list[judge_pb2.Judgment],
+        searched: list[rewriter_pb2.Candidate],
+        rewrite_hits: list[list[Hit]],
+        query_hits: list[Hit],
+        pairs: list[Pair],
+    ) -> list[Rewrite]:
+        """Every candidate with its rewards and weighted reward, ranked; the relevance floor applied."""
+        accepted_ids = {p.product_id for p in pairs if p.accepted}
+        scores = {p.product_id: p.score for p in pairs}
+        query_ids = {h.product_id for h in query_hits}
+        retrieved = {
+            c.text: {h.product_id for h in hits} for c, hits in zip(searched, rewrite_hits, strict=True)
+        }
+        floor = self.settings.relevance_floor
+        scored = []
+        for candidate, judgment in zip(candidates, intent, strict=True):
+            ids = retrieved.get(candidate.text, set())
+            others = [other for text, other in retrieved.items() if text != candidate.text]
+            rewards = rewrite_rewards(judgment.score, ids, scores, query_ids, others, accepted_ids)
+            accepted, reason = judgment.accepted, judgment.reason
+            if accepted and rewards.relevance < floor:
+                accepted, reason = False, f"relevance {rewards.relevance:.2f} is under the floor {floor:.2f}"
+            reward = weighted_reward(rewards, self.settings.weights)
+            scored.append((candidate, accepted, reason, rewards, reward, len(ids)))
+        scored.sort(key=lambda item: item[4], reverse=True)
+        return [
+            Rewrite(
+                text=c.text,
+                source=c.source,
+                accepted=accepted,
+                reason=reason,
+                rewards=rewards,
+                reward=reward,
+                rank=rank,
+                retrieved=count,
+            )
+            for rank, (c, accepted, reason, rewards, reward, count) in enumerate(scored, start=1)
+        ]

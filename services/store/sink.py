@@ -1,8 +1,9 @@
 """Training-store sink: Redis Stream (consumer group) -> Parquet files, acknowledged only when durable.
 
+Accepted pairs go to pairs-*.parquet, each synthesis's ranked rewrites to rewrites-*.parquet.
 At start the sink first re-reads its own pending entries (delivered before a crash, never acked),
-then new ones. A pair id already in the Parquet store is never written again, so redelivery after
-a crash between write and ack cannot duplicate a pair.
+then new ones. An id already in the Parquet store is never written again, so redelivery after
+a crash between write and ack cannot duplicate a pair or a rewrites record.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from redis.exceptions import RedisError
 
 from services.core.consumers import backoff_s, ensure_group, sleep_unless_stopped, stream_entries
 from services.core.durable import publish
-from services.store.stream import FIELDS
+from services.store.stream import FIELDS, REWRITES_FIELDS, entry_id, is_pair
 
 log = logging.getLogger(__name__)
 
@@ -39,31 +40,53 @@ SCHEMA = pa.schema(
         ("stream_id", pa.string()),
     ]
 )
+REWRITES_SCHEMA = pa.schema(
+    [
+        ("record_id", pa.string()),
+        ("query", pa.string()),
+        ("rewrites", pa.string()),  # JSON list of the ranked rewrites with their rewards
+        ("dropped", pa.string()),  # JSON list of dropped candidates with reasons
+        ("pipeline_version", pa.string()),
+        ("created_at", pa.float64()),
+        ("stream_id", pa.string()),
+    ]
+)
 
 
-def stored_pair_ids(directory: Path) -> set[str]:
+def _stored_ids(directory: Path, prefix: str, column: str) -> set[str]:
     ids: set[str] = set()
-    for path in sorted(directory.glob("pairs-*.parquet")):
-        ids.update(pq.read_table(path, columns=["pair_id"]).column("pair_id").to_pylist())
+    for path in sorted(directory.glob(f"{prefix}-*.parquet")):
+        ids.update(pq.read_table(path, columns=[column]).column(column).to_pylist())
     return ids
 
 
-def write_parquet_durably(directory: Path, rows: list[dict[str, object]]) -> Path:
+def stored_pair_ids(directory: Path) -> set[str]:
+    return _stored_ids(directory, "pairs", "pair_id")
+
+
+def stored_record_ids(directory: Path) -> set[str]:
+    return _stored_ids(directory, "rewrites", "record_id")
+
+
+def write_parquet_durably(
+    directory: Path, rows: list[dict[str, object]], prefix: str = "pairs", schema: pa.Schema = SCHEMA
+) -> Path:
     """Write to a temporary file, fsync, rename into place, fsync the directory."""
     directory.mkdir(parents=True, exist_ok=True)
-    name = (
-        f"pairs-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{str(rows[0]['stream_id']).replace('-', '_')}"
-    )
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+    name = f"{prefix}-{stamp}-{str(rows[0]['stream_id']).replace('-', '_')}"
     target = directory / f"{name}.parquet"
     tmp = directory / f".{name}.tmp"
-    pq.write_table(pa.Table.from_pylist(rows, schema=SCHEMA), tmp)
+    pq.write_table(pa.Table.from_pylist(rows, schema=schema), tmp)
     publish(tmp, target)
     return target
 
 
 def _row(stream_id: str, fields: dict[str, str]) -> dict[str, object]:
-    row: dict[str, object] = {name: fields.get(name, "") for name in FIELDS}
-    row["score"] = float(fields.get("score") or 0.0)
+    names = FIELDS if is_pair(fields) else REWRITES_FIELDS[1:]
+    row: dict[str, object] = {name: fields.get(name, "") for name in names}
+    if is_pair(fields):
+        row["score"] = float(fields.get("score") or 0.0)
     row["created_at"] = float(fields.get("created_at") or 0.0)
     row["stream_id"] = stream_id
     return row
@@ -80,6 +103,7 @@ class ParquetSink:
         self.directory = directory
         self.batch = batch
         self.stored = stored_pair_ids(directory)
+        self.stored_records = stored_record_ids(directory)
 
     async def ensure_group(self) -> None:
         await ensure_group(self.redis, self.stream_key, self.group)
@@ -96,19 +120,31 @@ class ParquetSink:
         return [entry for _, batch in reply or [] for entry in stream_entries(batch)]
 
     async def _store(self, entries: list[tuple[str, dict[str, str]]]) -> int:
-        """Write the batch's new pairs durably, then ack every entry; return pairs written."""
-        rows, batch_ids = [], set()
+        """Write the batch's new pairs and rewrites records durably, then ack every entry; return pairs written."""
+        pairs: list[dict[str, object]] = []
+        records: list[dict[str, object]] = []
+        batch_ids: set[str] = set()
         for stream_id, fields in entries:
-            pid = fields.get("pair_id", "")
-            if pid and pid not in self.stored and pid not in batch_ids:
-                batch_ids.add(pid)
-                rows.append(_row(stream_id, fields))
-        if rows:
-            path = await asyncio.to_thread(write_parquet_durably, self.directory, rows)
-            self.stored |= batch_ids
-            log.info("wrote %d pairs to %s", len(rows), path.name)
+            try:
+                eid = entry_id(fields)
+            except KeyError:
+                log.warning("stream entry %s has no id; skipped: %r", stream_id, sorted(fields))
+                continue
+            if eid and eid not in self.stored and eid not in self.stored_records and eid not in batch_ids:
+                batch_ids.add(eid)
+                (pairs if is_pair(fields) else records).append(_row(stream_id, fields))
+        if records:
+            path = await asyncio.to_thread(
+                write_parquet_durably, self.directory, records, "rewrites", REWRITES_SCHEMA
+            )
+            self.stored_records |= {str(r["record_id"]) for r in records}
+            log.info("wrote %d rewrites records to %s", len(records), path.name)
+        if pairs:
+            path = await asyncio.to_thread(write_parquet_durably, self.directory, pairs)
+            self.stored |= {str(r["pair_id"]) for r in pairs}
+            log.info("wrote %d pairs to %s", len(pairs), path.name)
         await self.redis.xack(self.stream_key, self.group, *[i for i, _ in entries])
-        return len(rows)
+        return len(pairs)
 
     async def drain_once(self, block_ms: int | None = None, pending: bool = False) -> int:
         """Read one batch (own pending or new entries), write it durably, ack it; return pairs written."""

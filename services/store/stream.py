@@ -1,16 +1,20 @@
 """Accepted pairs -> the training store's Redis Stream, each pair exactly once.
 
-A Lua script adds the pair id to a set and appends to the stream only when the id is new, so a
-pair synthesised twice (or by two gateways at once) enters the stream once.
+A Lua script adds the entry's id to a set and appends to the stream only when the id is new, so a
+pair synthesised twice (or by two gateways at once) enters the stream once. Besides one entry per
+accepted pair, each synthesis adds one `rewrites` entry: its ranked candidates with their rewards,
+the raw material of preference data for training rewriters (`synth export preferences`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 
 from redis.asyncio import Redis
 
+from services.core.text import normalize_query
 from services.pipeline.models import SynthesisResult
 
 APPEND_ONCE = """
@@ -19,6 +23,9 @@ if redis.call('SADD', KEYS[1], ARGV[1]) == 1 then
 end
 return false
 """
+
+PAIR = "pair"
+REWRITES = "rewrites"
 
 FIELDS = (
     "pair_id",
@@ -34,8 +41,37 @@ FIELDS = (
 )
 
 
+REWRITES_FIELDS = ("kind", "record_id", "query", "rewrites", "dropped", "pipeline_version", "created_at")
+
+
+def is_pair(entry: dict[str, str]) -> bool:
+    return entry.get("kind", PAIR) == PAIR  # entries spooled before kinds existed are pairs
+
+
+def entry_id(entry: dict[str, str]) -> str:
+    return entry["pair_id"] if is_pair(entry) else entry["record_id"]
+
+
+def rewrites_record_id(query: str, pipeline_version: str) -> str:
+    """One rewrites record per (normalised query, pipeline version)."""
+    digest = hashlib.sha256(f"{normalize_query(query)}\n{pipeline_version}".encode()).hexdigest()[:32]
+    return f"{REWRITES}:{digest}"
+
+
+def rewrites_entry(result: SynthesisResult, created_at: str) -> dict[str, str]:
+    return {
+        "kind": REWRITES,
+        "record_id": rewrites_record_id(result.query, result.pipeline_version),
+        "query": result.query,
+        "rewrites": json.dumps([r.model_dump() for r in result.rewrites], ensure_ascii=False),
+        "dropped": json.dumps([d.model_dump() for d in result.dropped_candidates], ensure_ascii=False),
+        "pipeline_version": result.pipeline_version,
+        "created_at": created_at,
+    }
+
+
 def stream_entries(result: SynthesisResult) -> list[dict[str, str]]:
-    """One flat string record per accepted pair."""
+    """One flat string record per accepted pair, then the synthesis's rewrites record."""
     now = f"{time.time():.3f}"
     entries = []
     for pair in result.pairs:
@@ -56,6 +92,8 @@ def stream_entries(result: SynthesisResult) -> list[dict[str, str]]:
                 "created_at": now,
             }
         )
+    if result.rewrites or result.dropped_candidates:
+        entries.append(rewrites_entry(result, now))
     return entries
 
 
@@ -67,16 +105,16 @@ class TrainingStream:
         self.script = redis.register_script(APPEND_ONCE)
 
     async def append(self, result: SynthesisResult) -> int:
-        """Append the result's accepted pairs; return how many were new."""
+        """Append the result's accepted pairs and rewrites record; return how many pairs were new."""
         return await self.append_entries(stream_entries(result))
 
     async def append_entries(self, entries: list[dict[str, str]]) -> int:
-        """Append entries shaped by stream_entries(); return how many were new."""
+        """Append entries shaped by stream_entries(); return how many pairs were new."""
         if not entries:
             return 0
         async with self.redis.pipeline(transaction=False) as pipe:
             for entry in entries:
-                args = [entry["pair_id"]] + [x for name in FIELDS for x in (name, entry[name])]
+                args = [entry_id(entry)] + [x for item in entry.items() for x in item]
                 await self.script(keys=[self.seen_key, self.stream_key], args=args, client=pipe)
             replies = await pipe.execute()
-        return sum(1 for reply in replies if reply)
+        return sum(1 for entry, reply in zip(entries, replies, strict=True) if reply and is_pair(entry))

@@ -16,7 +16,7 @@ from redis.exceptions import RedisError
 from services.core.consumers import sleep_unless_stopped
 from services.pipeline.models import SynthesisResult
 from services.store.spool import Spool
-from services.store.stream import TrainingStream, stream_entries
+from services.store.stream import TrainingStream, is_pair, stream_entries
 
 log = logging.getLogger(__name__)
 
@@ -43,16 +43,17 @@ class PairWriter:
         entries = stream_entries(result)
         if not entries:
             return Written(0, 0, 0)
+        pairs = sum(1 for entry in entries if is_pair(entry))
         try:
             appended = await self.stream.append_entries(entries)
         except RedisError as error:
             path = await asyncio.to_thread(self.spool.put, entries)
-            STORE_PAIRS.labels("spool").inc(len(entries))
-            log.warning("redis unavailable (%s): %d pairs spooled to %s", error, len(entries), path.name)
-            return Written(0, 0, len(entries))
+            STORE_PAIRS.labels("spool").inc(pairs)
+            log.warning("redis unavailable (%s): %d pairs spooled to %s", error, pairs, path.name)
+            return Written(0, 0, pairs)
         STORE_PAIRS.labels("stream").inc(appended)
-        STORE_PAIRS.labels("duplicate").inc(len(entries) - appended)
-        return Written(appended, len(entries) - appended, 0)
+        STORE_PAIRS.labels("duplicate").inc(pairs - appended)
+        return Written(appended, pairs - appended, 0)
 
     async def replay(self) -> int:
         """Move every spooled batch to the stream; return the new pairs. Raises RedisError if Redis is down."""

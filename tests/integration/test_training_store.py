@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from pathlib import Path
 
@@ -11,11 +12,29 @@ from redis.asyncio import Redis
 
 from services.pipeline.ids import pair_id
 from services.pipeline.models import Pair, Rewards, Rewrite, SynthesisResult
+from services.store.preferences import export_preferences
 from services.store.sink import ParquetSink
+from services.store.spool import Spool
 from services.store.stream import TrainingStream
+from services.store.writer import PairWriter, Written
 
 
-def result(query: str, accepted: list[str], rejected: list[str] = ()) -> SynthesisResult:  # type: ignore[assignment]
+def rewrite(text: str, reward: float, source: str = "llm:hf", accepted: bool = True) -> Rewrite:
+    return Rewrite(
+        text=text, source=source, accepted=accepted, reason="ok" if accepted else "off intent", retrieved=2,
+        rewards=Rewards(
+            intent=0.9, product_relevance=0.7, relevance=0.8, increment=0.5, alignment=0.5, diversity=1.0
+        ),
+        reward=reward, rank=1,
+    )  # fmt: skip
+
+
+def result(
+    query: str,
+    accepted: list[str],
+    rejected: list[str] = (),
+    rewrites: list[Rewrite] = (),  # type: ignore[assignment]
+) -> SynthesisResult:
     def pair(pid: str, ok: bool) -> Pair:
         return Pair(
             pair_id=pair_id(query, pid), product_id=pid, title=f"title {pid}", score=0.9 if ok else 0.1,
@@ -23,13 +42,9 @@ def result(query: str, accepted: list[str], rejected: list[str] = ()) -> Synthes
             found_by_query=True, retrieval_score=0.5,
         )  # fmt: skip
 
-    rewrite = Rewrite(
-        text="a rewrite", source="llm:hf", accepted=True, reason="ok", retrieved=2,
-        rewards=Rewards(relevance=0.9, increment=0.1, alignment=0.5, diversity=1.0),
-    )  # fmt: skip
     pairs = [pair(p, True) for p in accepted] + [pair(p, False) for p in rejected]
     return SynthesisResult(
-        query=query, rewrites=[rewrite], dropped_candidates=[], pairs=pairs, accepted_count=len(accepted),
+        query=query, rewrites=list(rewrites), dropped_candidates=[], pairs=pairs, accepted_count=len(accepted),
         timings_ms={"total": 1.0}, pipeline_version="test",
     )  # fmt: skip
 
@@ -121,3 +136,75 @@ async def test_recovery_reads_every_pending_batch_even_when_all_are_already_stor
     await restarted.recover_pending()
     assert (await redis.xpending(keys[0], "sink"))["pending"] == 0
     assert len(stored_rows(tmp_path)) == 3
+
+
+async def test_each_synthesis_stores_its_ranked_rewrites_once_beside_its_pairs(
+    redis: Redis, keys: tuple[str, str], tmp_path: Path
+) -> None:
+    ranked = [
+        rewrite("deck paint", 0.8),
+        rewrite("deck stain", 0.5, "catalog:prf"),
+        rewrite("dek", 0.1, accepted=False),
+    ]
+    writer = PairWriter(TrainingStream(redis, *keys), Spool(tmp_path / "spool"))
+    written = await writer.write(result("deck over", ["P1", "P2"], rewrites=ranked))
+    assert (written.appended, written.duplicates) == (2, 0)  # the rewrites record is not counted as a pair
+    again = await writer.write(result("Deck  Over", ["P1"], rewrites=ranked))  # same query and version
+    assert (again.appended, again.duplicates) == (0, 1)
+    assert await writer.write(result("no pairs", [], rewrites=ranked[:1])) == Written(0, 0, 0)
+
+    sink = ParquetSink(redis, keys[0], "sink", "c1", tmp_path / "store", batch=100)
+    await sink.ensure_group()
+    assert await sink.drain_once(block_ms=100) == 2
+    records = [
+        r
+        for p in sorted((tmp_path / "store").glob("rewrites-*.parquet"))
+        for r in pq.read_table(p).to_pylist()
+    ]
+    assert sorted(r["query"] for r in records) == ["deck over", "no pairs"]
+    assert len(stored_rows(tmp_path / "store")) == 2
+    restarted = ParquetSink(redis, keys[0], "sink", "c2", tmp_path / "store", batch=100)
+    assert restarted.stored_records == {r["record_id"] for r in records}
+
+
+async def test_rewrites_spooled_while_redis_is_down_reach_the_store_later(
+    redis: Redis, keys: tuple[str, str], tmp_path: Path
+) -> None:
+    down = Redis.from_url("redis://127.0.0.1:1", socket_connect_timeout=0.2)
+    spool = Spool(tmp_path / "spool")
+    spooled = await PairWriter(TrainingStream(down, *keys), spool).write(
+        result("porch swing", ["W1"], rewrites=[rewrite("hanging porch swing", 0.7)])
+    )
+    assert spooled.spooled == 1  # pairs only
+    assert await PairWriter(TrainingStream(redis, *keys), spool).replay() == 1
+    kinds = [fields.get(b"kind", b"pair") for _, fields in await redis.xrange(keys[0])]
+    assert kinds == [b"pair", b"rewrites"]
+    await down.aclose()
+
+
+async def test_preferences_export_from_the_store(redis: Redis, keys: tuple[str, str], tmp_path: Path) -> None:
+    ranked = [
+        rewrite("deck paint", 0.8),
+        rewrite("deck stain", 0.78, "catalog:prf"),
+        rewrite("dek", 0.1, accepted=False),
+    ]
+    await TrainingStream(redis, *keys).append(result("deck over", ["P1"], rewrites=ranked))
+    sink = ParquetSink(redis, keys[0], "sink", "c1", tmp_path / "store", batch=100)
+    await sink.ensure_group()
+    await sink.drain_once(block_ms=100)
+
+    out = tmp_path / "prefs.parquet"
+    summary = export_preferences(tmp_path / "store", out, margin=0.05)
+    rows = pq.read_table(out).to_pylist()
+    assert (summary.records, summary.queries, summary.pairs) == (1, 1, 2)
+    assert [r["text"] for r in rows[0]["ranking"]] == ["deck paint", "deck stain", "dek"]
+    # 0.8 and 0.78 are closer than the margin: unordered; both beat "dek".
+    assert {(p["chosen"], p["rejected"]) for p in rows[0]["pairs"]} == {
+        ("deck paint", "dek"),
+        ("deck stain", "dek"),
+    }
+    flat = tmp_path / "dpo.jsonl"
+    assert export_preferences(tmp_path / "store", flat, margin=0.01, flat=True).rows == 3
+    lines = [json.loads(line) for line in flat.read_text().splitlines()]
+    assert {line["prompt"] for line in lines} == {"deck over"}
+    assert all(line["chosen_reward"] - line["rejected_reward"] >= 0.01 for line in lines)

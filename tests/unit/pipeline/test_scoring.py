@@ -1,0 +1,57 @@
+"""The pipeline's ranking of rewrites: rewards, weighted reward, rank, relevance floor (no services)."""
+
+from __future__ import annotations
+
+from services.gen.synth.v1 import judge_pb2, rewriter_pb2
+from services.pipeline.clients import Hit
+from services.pipeline.config import PipelineSettings
+from services.pipeline.models import Pair
+from services.pipeline.synthesize import SynthesisPipeline
+
+
+def hit(pid: str) -> Hit:
+    return Hit(product_id=pid, title=pid, text=pid, score=0.5)
+
+
+def pair(pid: str, score: float) -> Pair:
+    return Pair(
+        pair_id=pid, product_id=pid, title=pid, score=score, label="exact", accepted=score >= 0.5, reason="",
+        retrieved_by=[], found_by_query=False, retrieval_score=0.5,
+    )  # fmt: skip
+
+
+def score(settings: PipelineSettings) -> list[tuple[str, int, bool, str, float]]:
+    pipeline = SynthesisPipeline(settings)
+    candidates = [rewriter_pb2.Candidate(text=t, source="llm:hf") for t in ("weak", "strong", "off")]
+    intent = [
+        judge_pb2.Judgment(score=0.6, accepted=True, reason="keeps intent"),
+        judge_pb2.Judgment(score=0.9, accepted=True, reason="keeps intent"),
+        judge_pb2.Judgment(score=0.1, accepted=False, reason="changes intent"),
+    ]
+    searched = candidates[:2]
+    hits = [[hit("x1"), hit("x2")], [hit("q1"), hit("n1"), hit("n2")]]
+    pairs = [pair("q1", 0.9), pair("n1", 0.8), pair("n2", 0.7), pair("x1", 0.1), pair("x2", 0.05)]
+    rewrites = pipeline._score_rewrites(candidates, intent, searched, hits, [hit("q1")], pairs)
+    return [(r.text, r.rank, r.accepted, r.reason, r.reward) for r in rewrites]
+
+
+def test_rewrites_are_ranked_by_reward_and_the_relevance_floor_rejects_with_a_reason() -> None:
+    ranked = score(PipelineSettings(relevance_floor=0.4))
+    assert [(text, rank) for text, rank, *_ in ranked] == [("strong", 1), ("weak", 2), ("off", 3)]
+    assert [r[4] for r in ranked] == sorted((r[4] for r in ranked), reverse=True)
+    by_text = {text: (accepted, reason) for text, _, accepted, reason, _ in ranked}
+    assert by_text["strong"] == (True, "keeps intent")
+    # weak: intent 0.6, its products 0.075 on average -> relevance 0.34 < 0.4
+    assert by_text["weak"] == (False, "relevance 0.34 is under the floor 0.40")
+    assert by_text["off"] == (False, "changes intent")  # the intent judge's reason is kept
+
+
+def test_weights_change_the_ranking() -> None:
+    default = [text for text, *_ in score(PipelineSettings())]
+    diversity_only = score(PipelineSettings(reward_weights="diversity=1", relevance_floor=0))
+    assert default[0] == "strong"
+    assert {text for text, rank, *_ in diversity_only if rank <= 2} == {
+        "strong",
+        "weak",
+    }  # both fully diverse
+    assert diversity_only[-1][0] == "off" and diversity_only[-1][4] == 0.0
