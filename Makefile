@@ -57,7 +57,8 @@ run: $(STAMP) $(PROTO_STAMP)
 	$(BIN)/synth up
 
 # pytest exits 5 when it collects no tests: for this suite that means tests went missing, so fail loudly.
-test: $(STAMP) $(PROTO_STAMP)
+# The vLLM tests run the rewriter from .venv-vllm: make test builds it (once) rather than skip them.
+test: $(STAMP) $(PROTO_STAMP) $(VLLM_STAMP)
 	@scripts/ensure_chromium.sh
 	@$(BIN)/python -m pytest -q -rs; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: the test suite is missing" >&2; exit 1; fi; \

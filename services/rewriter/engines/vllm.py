@@ -77,7 +77,13 @@ class VLLMEngine(LLMEngine):
         # Building spawns the engine-core process and waits ~30 s for it (CPU); off the event loop so
         # health keeps answering NOT_SERVING meanwhile. AsyncLLM starts its output handler on the serving
         # loop at the first request, which warm-up below makes.
-        self.engine = await asyncio.to_thread(AsyncLLM.from_engine_args, args)
+        build = asyncio.ensure_future(asyncio.to_thread(AsyncLLM.from_engine_args, args))
+        try:
+            self.engine = await asyncio.shield(build)
+        except asyncio.CancelledError:
+            # Stopped while loading: the thread finishes the build; shut that engine down when it does.
+            build.add_done_callback(_shutdown_when_built)
+            raise
         built = time.perf_counter() - started
         self.tokenizer = self.engine.get_tokenizer()
         self._version = f"{path.name}:{fingerprint(path)}:{args.dtype}"
@@ -139,3 +145,8 @@ class VLLMEngine(LLMEngine):
         texts = [completion.text for completion in final.outputs]
         tokens = sum(len(completion.token_ids) for completion in final.outputs)
         return Generation(texts=texts, tokens=tokens)
+
+
+def _shutdown_when_built(build: asyncio.Future[Any]) -> None:
+    if not build.cancelled() and build.exception() is None:
+        build.result().shutdown()
