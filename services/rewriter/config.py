@@ -17,10 +17,10 @@ class RewriterSettings(GrpcServiceSettings):
 
     bind: str = Field("127.0.0.1:50051", description="host:port the rewriter's gRPC server listens on.")
     engines: str = Field(
-        "hf",
+        "hf,catalog",
         description="Comma-separated rewrite engines run for every query: an LLM engine (hf: transformers; "
         "vllm: vLLM in-process; openai: an OpenAI-compatible server) and/or catalog (relaxation, spelling, "
-        "pseudo-relevance feedback; no LLM).",
+        "pseudo-relevance feedback from the catalog or the current index; no LLM).",
     )
     model_dir: Path | None = Field(
         None,

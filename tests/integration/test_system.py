@@ -42,8 +42,11 @@ def test_synthesis_returns_rewrites_scored_pairs_and_accepted_pairs(first: dict)
     texts = {r["text"].lower() for r in first["rewrites"]}
     assert len(texts) >= 2, first["rewrites"]
     assert QUERY not in texts
+    # The default engines: the LLM and the catalog (here at least its pseudo-relevance feedback).
+    sources = {r["source"] for r in first["rewrites"]}
+    assert "llm:hf" in sources and "catalog:prf" in sources, sources
+    assert sources <= {"llm:hf", "catalog:relax", "catalog:spell", "catalog:prf"}
     for rewrite in first["rewrites"]:
-        assert rewrite["source"] == "llm:hf"
         assert set(rewrite["rewards"]) >= {"relevance", "increment", "diversity"}
     assert first["pairs"], "no products were judged"
     for pair in first["pairs"]:
