@@ -68,8 +68,8 @@ test-fast: $(STAMP) $(PROTO_STAMP)
 	$(BIN)/python -m pytest -q -rs -m "not slow"
 
 lint: $(STAMP) $(PROTO_STAMP)
-	$(BIN)/ruff check services tests loadtests scripts
-	$(BIN)/ruff format --check services tests loadtests scripts
+	$(BIN)/ruff check services tests loadtests scripts benchmarks
+	$(BIN)/ruff format --check services tests loadtests scripts benchmarks
 	$(BIN)/mypy
 
 index: $(STAMP) $(PROTO_STAMP)
@@ -84,6 +84,15 @@ k8s: $(STAMP)
 LOADTEST_ARGS ?=
 loadtest: $(STAMP) $(PROTO_STAMP)
 	$(BIN)/python loadtests/run_headless.py $(LOADTEST_ARGS)
+
+# Benchmarks write reports under reports/ (not tests: numbers, not pass/fail). `make bench` runs them all.
+bench: bench-rewriter
+
+# HF vs vLLM rewrite throughput at concurrency 1 and 16, each engine in its own venv (~6 min);
+# options pass through, e.g. make bench-rewriter BENCH_REWRITER_ARGS="--repeats 5".
+BENCH_REWRITER_ARGS ?=
+bench-rewriter: $(STAMP) $(VLLM_STAMP)
+	$(BIN)/python benchmarks/rewriter_bench.py $(BENCH_REWRITER_ARGS)
 
 clean:
 	rm -rf services/gen .pytest_cache .mypy_cache .ruff_cache

@@ -143,7 +143,9 @@ class VLLMEngine(LLMEngine):
         if final is None:
             raise RuntimeError("vllm returned no output")
         texts = [completion.text for completion in final.outputs]
-        tokens = sum(len(completion.token_ids) for completion in final.outputs)
+        # Counted like the hf engine: generated tokens without the end-of-sequence token.
+        eos = self.tokenizer.eos_token_id
+        tokens = sum(token != eos for completion in final.outputs for token in completion.token_ids)
         return Generation(texts=texts, tokens=tokens)
 
 
