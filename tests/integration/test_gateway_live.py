@@ -50,7 +50,11 @@ def test_the_stream_sends_each_stage_in_order_and_the_result_matches_them(api: h
     stages = dict(events)
     assert stages["started"] == stages["started"] | {"query": body["query"], "cached": False}
     result = stages["result"]
-    assert [c["text"] for c in stages["rewrites"]["candidates"]] == [r["text"] for r in result["rewrites"]]
+    # The result holds the same candidates, ranked by reward.
+    assert sorted(c["text"] for c in stages["rewrites"]["candidates"]) == sorted(
+        r["text"] for r in result["rewrites"]
+    )
+    assert [r["rank"] for r in result["rewrites"]] == list(range(1, len(result["rewrites"]) + 1))
     searches = stages["retrieval"]["searches"]
     assert searches[0]["text"] == body["query"] and len(searches[0]["hits"]) == 10
     assert len(searches) == 1 + sum(c["accepted"] for c in stages["rewrites"]["candidates"])

@@ -148,7 +148,7 @@ def test_deadlines_are_honoured(servers: dict) -> None:
         stub.Search(retriever_pb2.SearchRequest(texts=["drill " * 50] * 256, top_k=5), timeout=0.01)
     assert error.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
     # the server is still fine afterwards
-    assert stub.Search(retriever_pb2.SearchRequest(texts=["drill"], top_k=1), timeout=10).results
+    assert stub.Search(retriever_pb2.SearchRequest(texts=["drill"], top_k=1), timeout=60).results
 
 
 def test_judge_scores_relevant_above_irrelevant_and_applies_the_policy(servers: dict) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -47,7 +48,17 @@ def test_synthesis_returns_rewrites_scored_pairs_and_accepted_pairs(first: dict)
     assert "llm:hf" in sources and "catalog:prf" in sources, sources
     assert sources <= {"llm:hf", "catalog:relax", "catalog:spell", "catalog:prf"}
     for rewrite in first["rewrites"]:
-        assert set(rewrite["rewards"]) >= {"relevance", "increment", "diversity"}
+        assert set(rewrite["rewards"]) == {
+            "intent",
+            "product_relevance",
+            "relevance",
+            "increment",
+            "alignment",
+            "diversity",
+        }
+    rewards = [r["reward"] for r in first["rewrites"]]
+    assert rewards == sorted(rewards, reverse=True) and [r["rank"] for r in first["rewrites"]][0] == 1
+    assert first["diagnostics"]["rewriter_failures"] == [] and first["diagnostics"]["generated_tokens"] > 0
     assert first["pairs"], "no products were judged"
     for pair in first["pairs"]:
         assert 0.0 <= pair["score"] <= 1.0
@@ -61,8 +72,17 @@ def test_synthesis_returns_rewrites_scored_pairs_and_accepted_pairs(first: dict)
 def test_accepted_pairs_reach_the_stream_and_then_parquet(system: LocalSystem, first: dict) -> None:
     accepted = {p["pair_id"] for p in first["pairs"] if p["accepted"]}
     client = redis.Redis.from_url(system.redis_url or "")
-    in_stream = {fields[b"pair_id"].decode() for _, fields in client.xrange("tailsynth:pairs")}
+    entries = [fields for _, fields in client.xrange("tailsynth:pairs")]
+    in_stream = {fields[b"pair_id"].decode() for fields in entries if fields.get(b"kind", b"pair") == b"pair"}
     assert accepted <= in_stream
+    # The synthesis's ranked rewrites travel beside its pairs, once.
+    records = [
+        json.loads(f[b"rewrites"])
+        for f in entries
+        if f.get(b"kind") == b"rewrites" and f[b"query"].decode() == first["query"]
+    ]
+    assert [[r["text"] for r in rewrites] for rewrites in records] == [[r["text"] for r in first["rewrites"]]]
+    assert [r["rank"] for r in records[0]] == list(range(1, len(records[0]) + 1))
     store = system.state_dir / "store"
     deadline = time.monotonic() + 30
     stored: set[str] = set()
@@ -73,6 +93,10 @@ def test_accepted_pairs_reach_the_stream_and_then_parquet(system: LocalSystem, f
         time.sleep(0.2)
     assert accepted <= stored
     assert client.xpending("tailsynth:pairs", "sink")["pending"] == 0
+    stored_queries = [
+        q for f in store.glob("rewrites-*.parquet") for q in pq.read_table(f).column("query").to_pylist()
+    ]
+    assert stored_queries.count(first["query"]) == 1
 
 
 def test_a_repeat_is_served_from_the_cache(api: httpx.Client, first: dict) -> None:
