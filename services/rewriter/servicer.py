@@ -93,7 +93,9 @@ class RewriterService(GrpcService, rewriter_pb2_grpc.RewriterServicer):
         s = self.settings
         sampling = f"t={s.temperature},p={s.top_p},max={s.max_new_tokens},over={s.oversample}"
         engines = ";".join(f"{e.name}:{e.version}" for e in self.engines)
-        return f"{engines}|{s.prompt}|{sampling}"
+        # The prompt's version hashes its file: editing the template changes every cache key.
+        prompts = sorted({e.prompt.version for e in self.engines if isinstance(e, LLMEngine)})
+        return f"{engines}|{','.join(prompts) or 'no-prompt'}|{sampling}"
 
     async def _run_engine(self, engine: RewriteEngine, request: RewriteInput) -> Proposal:
         try:
