@@ -335,7 +335,8 @@ def test_prod_overlay() -> None:
         assert any(t.get("key") == "nvidia.com/gpu" for t in spec.get("tolerations", [])), name
         assert configmap_data(docs, container)[f"TAILSYNTH_{name.upper()}_DEVICE"] == "cuda"
     assert (
-        configmap_data(docs, main_container(deployments["rewriter"]))["TAILSYNTH_REWRITER_ENGINES"] == "vllm,catalog"
+        configmap_data(docs, main_container(deployments["rewriter"]))["TAILSYNTH_REWRITER_ENGINES"]
+        == "vllm,catalog"
     )
 
     # Managed Redis: the URL comes from a Secret for every Redis client, never from the ConfigMap.
