@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 # Leave this much of the caller's deadline for merging and the reply.
 DEADLINE_MARGIN_S = 0.2
 MAX_FEEDBACK = 20
+PROBE_DEADLINE_S = 60.0
 
 ENGINE_FAILURES = Counter(
     "tailsynth_rewriter_engine_failures_total",
@@ -80,7 +81,11 @@ class RewriterService(GrpcService, rewriter_pb2_grpc.RewriterServicer):
 
     async def probe(self) -> None:
         self.require_loaded()
-        proposal, failures = await self._propose(RewriteInput(query="drill", n=1, seed=0, deadline_s=10.0))
+        # A generous deadline: the probe may wait behind real requests on the model's worker thread, and a
+        # busy model is not a broken one.
+        proposal, failures = await self._propose(
+            RewriteInput(query="drill", n=1, seed=0, deadline_s=PROBE_DEADLINE_S)
+        )
         if failures and len(failures) == len(self.engines):
             raise RuntimeError(f"every engine failed: {failures[0]}")
         # An LLM always generates something for "drill"; the catalog engine rightly leaves it alone.

@@ -52,18 +52,19 @@ def entry_id(entry: dict[str, str]) -> str:
     return entry["pair_id"] if is_pair(entry) else entry["record_id"]
 
 
-def rewrites_record_id(query: str, pipeline_version: str) -> str:
-    """One rewrites record per (normalised query, pipeline version)."""
-    digest = hashlib.sha256(f"{normalize_query(query)}\n{pipeline_version}".encode()).hexdigest()[:32]
-    return f"{REWRITES}:{digest}"
+def rewrites_record_id(query: str, pipeline_version: str, rewrites_json: str) -> str:
+    """Names one synthesis's ranking: a replay (spool, redelivery) repeats it, a fresh synthesis does not."""
+    key = f"{normalize_query(query)}\n{pipeline_version}\n{rewrites_json}"
+    return f"{REWRITES}:{hashlib.sha256(key.encode()).hexdigest()[:32]}"
 
 
 def rewrites_entry(result: SynthesisResult, created_at: str) -> dict[str, str]:
+    rewrites = json.dumps([r.model_dump() for r in result.rewrites], ensure_ascii=False)
     return {
         "kind": REWRITES,
-        "record_id": rewrites_record_id(result.query, result.pipeline_version),
+        "record_id": rewrites_record_id(result.query, result.pipeline_version, rewrites),
         "query": result.query,
-        "rewrites": json.dumps([r.model_dump() for r in result.rewrites], ensure_ascii=False),
+        "rewrites": rewrites,
         "dropped": json.dumps([d.model_dump() for d in result.dropped_candidates], ensure_ascii=False),
         "pipeline_version": result.pipeline_version,
         "created_at": created_at,

@@ -151,6 +151,8 @@ async def test_each_synthesis_stores_its_ranked_rewrites_once_beside_its_pairs(
     assert (written.appended, written.duplicates) == (2, 0)  # the rewrites record is not counted as a pair
     again = await writer.write(result("Deck  Over", ["P1"], rewrites=ranked))  # same query and version
     assert (again.appended, again.duplicates) == (0, 1)
+    # A fresh synthesis of the same query ranks new samples: a new record (more preference data).
+    await writer.write(result("deck over", [], rewrites=[rewrite("deck resurfacer", 0.9)]))
     assert await writer.write(result("no pairs", [], rewrites=ranked[:1])) == Written(0, 0, 0)
 
     sink = ParquetSink(redis, keys[0], "sink", "c1", tmp_path / "store", batch=100)
@@ -161,7 +163,7 @@ async def test_each_synthesis_stores_its_ranked_rewrites_once_beside_its_pairs(
         for p in sorted((tmp_path / "store").glob("rewrites-*.parquet"))
         for r in pq.read_table(p).to_pylist()
     ]
-    assert sorted(r["query"] for r in records) == ["deck over", "no pairs"]
+    assert sorted(r["query"] for r in records) == ["deck over", "deck over", "no pairs"]
     assert len(stored_rows(tmp_path / "store")) == 2
     restarted = ParquetSink(redis, keys[0], "sink", "c2", tmp_path / "store", batch=100)
     assert restarted.stored_records == {r["record_id"] for r in records}
