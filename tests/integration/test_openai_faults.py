@@ -343,3 +343,27 @@ def test_a_service_whose_only_engine_fails_answers_unavailable(
     assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
     assert "openai: unreadable reply" in caught.value.details()
     assert len(server.hits) == 2
+
+
+async def test_a_model_that_rambles_repeats_or_emits_garbage_gives_dropped_candidates(
+    server: FaultServer,
+) -> None:
+    rambling = " ".join(["drill"] * 2000)  # ~2,000 tokens in one choice
+    contents = [rambling, "Cordless  Drill", "", "{}<>|\\ ###", "@@@ 😀😀😀", "drill driver kit"]
+    server.answer(
+        Answer(
+            body={
+                "choices": [{"message": {"content": c}} for c in contents],
+                "usage": {"completion_tokens": 2100},
+            }
+        )
+    )
+    engine = await _engine(server.url)
+    try:
+        proposal = await engine.propose(RewriteInput("cordless drill", n=4, seed=1, deadline_s=10))
+    finally:
+        await engine.close()
+    assert [c.text for c in proposal.candidates] == ["drill driver kit"]
+    reasons = {d.reason for d in proposal.dropped}
+    assert {"too_long", "copy_of_query", "empty", "not_text"} <= reasons
+    assert proposal.tokens == 2100
