@@ -89,7 +89,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         "engine": args.engine,
         "version": engine.version,
         "init_s": init_s,
-        "python": sys.executable,
+        "environment": Path(sys.prefix).name,  # .venv or .venv-vllm; no machine paths in reports
         "n": args.n,
         "sampling": {
             "samples_per_query": round(args.n * settings.oversample),
