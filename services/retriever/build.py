@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from services.core.encoder import Encoder
+from services.retriever import shards
 from services.retriever.catalog import load_catalog
 from services.retriever.config import RetrieverSettings
 from services.retriever.index import build_index, choose_spec, current_version_dir, file_sha256, save_index
@@ -23,12 +24,15 @@ def index_is_current(settings: RetrieverSettings, catalog: Path) -> bool:
         )
     except Exception:
         return False
-    return bool(manifest.get("catalog_sha256") == file_sha256(catalog))
+    return bool(
+        manifest.get("catalog_sha256") == file_sha256(catalog)
+        and shards.built_for(manifest) == settings.shard
+    )
 
 
 def build_from_catalog(settings: RetrieverSettings, catalog: Path, encoder: Encoder | None = None) -> Path:
     started = time.perf_counter()
-    products = load_catalog(catalog)
+    products = shards.select(load_catalog(catalog), settings.shard_spec)
     encoder = encoder or Encoder(device=settings.device, batch_size=settings.encode_batch_size)
     spec = choose_spec(
         settings.index_type,
@@ -37,9 +41,10 @@ def build_from_catalog(settings: RetrieverSettings, catalog: Path, encoder: Enco
         settings.hnsw_m,
         settings.hnsw_ef_construction,
     )
-    log.info("encoding %d products from %s", len(products), catalog)
+    log.info("encoding %d products (shard %s) from %s", len(products), settings.shard, catalog)
     vectors = encoder.encode([p.text() for p in products])
     built = build_index(products, vectors, spec, encoder.fingerprint, file_sha256(catalog))
+    shards.record(built.manifest, settings.shard_spec)
     target = save_index(built, settings.resolved_index_dir)
     log.info(
         "index %s (%s) written to %s in %.1fs",

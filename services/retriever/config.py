@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from services.core.errors import ConfigError
 from services.core.settings import GrpcServiceSettings
+from services.retriever.shards import Shard, parse_shard
 
 
 class RetrieverSettings(GrpcServiceSettings):
@@ -31,6 +33,21 @@ class RetrieverSettings(GrpcServiceSettings):
     max_texts: int = Field(256, ge=1, le=10_000, description="Most texts one Search call may carry.")
     max_top_k: int = Field(1000, ge=1, le=100_000, description="Largest top_k one Search call may ask for.")
     encode_batch_size: int = Field(64, ge=1, le=4096, description="Encoder batch size.")
+    shard: str = Field(
+        "0/1", description="Shard i/N of the catalog this retriever indexes and serves; 0/1 is all of it."
+    )
+
+    @field_validator("shard")
+    @classmethod
+    def _shard(cls, value: str) -> str:
+        try:
+            return str(parse_shard(value))
+        except ConfigError as error:
+            raise ValueError(str(error)) from None
+
+    @property
+    def shard_spec(self) -> Shard:
+        return parse_shard(self.shard)
 
     @property
     def resolved_index_dir(self) -> Path:

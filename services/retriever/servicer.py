@@ -13,6 +13,7 @@ from services.gen.synth.v1 import common_pb2, retriever_pb2, retriever_pb2_grpc
 from services.retriever.catalog import Product
 from services.retriever.config import RetrieverSettings
 from services.retriever.index import ProductIndex, load_index, move_to_gpu
+from services.retriever.shards import check_manifest
 
 MAX_TEXT_CHARS = 2000
 
@@ -42,6 +43,7 @@ class RetrieverService(GrpcService, retriever_pb2_grpc.RetrieverServicer):
     def _load(self) -> None:
         encoder = Encoder(device=self.settings.device, batch_size=self.settings.encode_batch_size)
         index = load_index(self.settings.resolved_index_dir, encoder.fingerprint)
+        check_manifest(index.manifest, self.settings.shard_spec, self.settings.resolved_index_dir)
         if encoder.device == "cuda":
             move_to_gpu(index)
         self.index = index
@@ -104,5 +106,9 @@ class RetrieverService(GrpcService, retriever_pb2_grpc.RetrieverServicer):
             service=self.name,
             engine=f"faiss-{self.index.kind}",
             version=f"{self.index.version}/{self.encoder.fingerprint}",
-            details={"products": str(len(self.index.products)), "device": self.encoder.device},
+            details={
+                "products": str(len(self.index.products)),
+                "device": self.encoder.device,
+                "shard": self.settings.shard,
+            },
         )
