@@ -6,7 +6,8 @@ instead of a stack trace.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -119,6 +120,98 @@ class RetrieverClient(_Client):
         request = retriever_pb2.SearchRequest(texts=texts, top_k=top_k)
         reply = await self._call(self.stub.Search(request, timeout=self.timeout_s))
         return [[_hit(h) for h in hits.hits] for hits in reply.results]
+
+
+class ShardedRetriever:
+    """A catalog split over N retrievers, target i serving shard i/N: every search asks all of them.
+
+    Same interface as RetrieverClient (search, healthy, describe, close), so the pipeline does not
+    know how many shards there are.
+    """
+
+    service = "retriever"
+
+    def __init__(self, targets: Sequence[str], timeout_s: float) -> None:
+        self.shards = [RetrieverClient(target, timeout_s) for target in targets]
+
+    def _name(self, index: int) -> str:
+        return f"shard {index}/{len(self.shards)} at {self.shards[index].target}"
+
+    async def _each(self, call: Callable[[RetrieverClient], Awaitable[T]]) -> list[T]:
+        """The call on every shard at once (same deadline); the first failure cancels the rest."""
+
+        async def one(index: int) -> T:
+            try:
+                return await call(self.shards[index])
+            except BackendError as error:
+                raise BackendError(self.service, error.code, f"{self._name(index)}: {error.detail}") from None
+
+        tasks = [asyncio.ensure_future(one(index)) for index in range(len(self.shards))]
+        try:
+            return await asyncio.gather(*tasks)
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+
+    async def search(self, texts: list[str], top_k: int) -> list[list[Hit]]:
+        # All shards or a failure, never a merge of the shards that answered: results from part of
+        # the catalog look like a normal answer, and the rewards computed from them (the increment
+        # of a rewrite over the query's own results above all) would be silently wrong.
+        replies = await self._each(lambda shard: shard.search(texts, top_k))
+        return [merge_hits([reply[i] for reply in replies], top_k) for i in range(len(texts))]
+
+    async def healthy(self, timeout_s: float = 2.0) -> bool:
+        return all(await asyncio.gather(*(shard.healthy(timeout_s) for shard in self.shards)))
+
+    async def describe(self) -> common_pb2.ServiceInfo:
+        """One ServiceInfo for all shards; refuses targets that do not serve shard i/N at position i."""
+        infos = await self._each(lambda shard: shard.describe())
+        for index, info in enumerate(infos):
+            expected = f"{index}/{len(self.shards)}"
+            served = info.details.get("shard", "0/1")
+            if served != expected:
+                raise BackendError(
+                    self.service,
+                    grpc.StatusCode.FAILED_PRECONDITION,
+                    f"{self._name(index)} serves shard {served}; TAILSYNTH_PIPELINE_RETRIEVER_TARGET must "
+                    "list the targets of shards 0/N .. N-1/N in order",
+                )
+        return common_pb2.ServiceInfo(
+            service=self.service,
+            engine=",".join(sorted({info.engine for info in infos})),
+            version=";".join(f"{info.details['shard']}={info.version}" for info in infos),
+            details={
+                "shards": str(len(infos)),
+                "products": str(sum(int(info.details.get("products", "0")) for info in infos)),
+            },
+        )
+
+    async def close(self) -> None:
+        await asyncio.gather(*(shard.close() for shard in self.shards))
+
+
+def merge_hits(lists: Sequence[Sequence[Hit]], top_k: int) -> list[Hit]:
+    """Several hit lists for one text as one: best score per product, score descending (ties by
+    product id, so the order does not depend on which shard answered first), at most top_k."""
+    best: dict[str, Hit] = {}
+    for hits in lists:
+        for hit in hits:
+            kept = best.get(hit.product_id)
+            if kept is None or hit.score > kept.score:
+                best[hit.product_id] = hit
+    return sorted(best.values(), key=lambda hit: (-hit.score, hit.product_id))[:top_k]
+
+
+Retriever = RetrieverClient | ShardedRetriever
+
+
+def retriever_client(targets: Sequence[str], timeout_s: float) -> Retriever:
+    """A plain client for one target (the whole catalog), a fan-out over shards for several."""
+    if len(targets) == 1:
+        return RetrieverClient(targets[0], timeout_s)
+    return ShardedRetriever(targets, timeout_s)
 
 
 def _hit(hit: retriever_pb2.Hit) -> Hit:

@@ -13,7 +13,11 @@ class PipelineSettings(BaseServiceSettings):
     model_config = SettingsConfigDict(env_prefix="TAILSYNTH_PIPELINE_", extra="ignore", frozen=True)
 
     rewriter_target: str = Field("127.0.0.1:50051", description="host:port of the rewriter service.")
-    retriever_target: str = Field("127.0.0.1:50052", description="host:port of the retriever service.")
+    retriever_target: str = Field(
+        "127.0.0.1:50052",
+        description="host:port of the retriever service; for a sharded catalog, comma-separated host:port "
+        "of every shard, shard i/N at position i.",
+    )
     judge_target: str = Field("127.0.0.1:50053", description="host:port of the judge service.")
     rewrite_timeout_s: float = Field(60.0, gt=0, le=600, description="Deadline of one Rewrite call.")
     search_timeout_s: float = Field(10.0, gt=0, le=600, description="Deadline of one Search call.")
@@ -40,6 +44,23 @@ class PipelineSettings(BaseServiceSettings):
     def _weights(cls, value: str) -> str:
         RewardWeights.parse(value)
         return value
+
+    @field_validator("retriever_target")
+    @classmethod
+    def _targets(cls, value: str) -> str:
+        targets = [t.strip() for t in value.split(",")]
+        for target in targets:
+            host, sep, port = target.rpartition(":")
+            if not (sep and host and port):  # loose on purpose: gRPC target names (dns:///, unix:) pass
+                raise ValueError(f"expected host:port (comma-separated for shards), got {target!r}")
+        if len(set(targets)) != len(targets):
+            raise ValueError(f"a shard's target is listed twice in {value!r}")
+        return ",".join(targets)
+
+    @property
+    def retriever_targets(self) -> list[str]:
+        """One per shard, shard i at position i (one target: the whole catalog)."""
+        return self.retriever_target.split(",")
 
     @property
     def weights(self) -> RewardWeights:

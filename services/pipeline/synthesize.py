@@ -16,7 +16,7 @@ from typing import TypeVar
 from services import __version__
 from services.core.text import clean
 from services.gen.synth.v1 import judge_pb2, rewriter_pb2
-from services.pipeline.clients import BackendError, Hit, JudgeClient, RetrieverClient, RewriterClient
+from services.pipeline.clients import BackendError, Hit, JudgeClient, RewriterClient, retriever_client
 from services.pipeline.config import PipelineSettings
 from services.pipeline.ids import pair_id
 from services.pipeline.models import (
@@ -106,7 +106,7 @@ class SynthesisPipeline:
     def __init__(self, settings: PipelineSettings) -> None:
         self.settings = settings
         self.rewriter = RewriterClient(settings.rewriter_target, settings.rewrite_timeout_s)
-        self.retriever = RetrieverClient(settings.retriever_target, settings.search_timeout_s)
+        self.retriever = retriever_client(settings.retriever_targets, settings.search_timeout_s)
         self.judge = JudgeClient(settings.judge_target, settings.judge_timeout_s)
         self._version: tuple[float, str] | None = None
 

@@ -86,12 +86,3 @@ def check_manifest(manifest: dict[str, Any], shard: Shard, where: Path | str) ->
             "synth index build --catalog FILE"
         )
 
-
-def check_complete(served: Sequence[str]) -> None:
-    """The shards behind a list of targets must be 0/N .. N-1/N, each once, N = number of targets."""
-    expected = all_shards(len(served))
-    if sorted(served) != sorted(expected):
-        raise ConfigError(
-            f"the retriever targets serve shards {', '.join(served)}; expected each of "
-            f"{', '.join(expected)} exactly once"
-        )

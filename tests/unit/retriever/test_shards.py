@@ -12,7 +12,6 @@ from services.retriever.shards import (
     Shard,
     all_shards,
     built_for,
-    check_complete,
     check_manifest,
     parse_shard,
     record,
@@ -113,10 +112,3 @@ def test_the_manifest_records_the_shard_and_another_shard_is_refused() -> None:
     with pytest.raises(ConfigError, match="holds shard 1/2"):
         check_manifest(manifest, Shard(0, 1), "idx")
 
-
-def test_a_set_of_targets_must_serve_every_shard_once() -> None:
-    check_complete(["0/1"])
-    check_complete(["1/2", "0/2"])
-    for served in (["0/2", "0/2"], ["0/1", "1/2"], ["0/3", "1/3"], ["0/1", "0/1"]):
-        with pytest.raises(ConfigError, match="exactly once"):
-            check_complete(served)
