@@ -11,7 +11,14 @@ from services.core.encoder import Encoder
 from services.retriever import shards
 from services.retriever.catalog import load_catalog
 from services.retriever.config import RetrieverSettings
-from services.retriever.index import build_index, choose_spec, current_version_dir, file_sha256, save_index
+from services.retriever.index import (
+    IndexSpec,
+    build_index,
+    choose_spec,
+    current_version_dir,
+    file_sha256,
+    save_index,
+)
 
 log = logging.getLogger(__name__)
 
@@ -30,17 +37,27 @@ def index_is_current(settings: RetrieverSettings, catalog: Path) -> bool:
     )
 
 
+def spec_for(settings: RetrieverSettings, count: int) -> IndexSpec:
+    """The index spec the settings ask for, for a catalog of `count` products."""
+    return choose_spec(
+        settings.index_type,
+        count,
+        settings.flat_max_products,
+        settings.hnsw_m,
+        settings.hnsw_ef_construction,
+        hnsw_max=settings.hnsw_max_products,
+        nlist=settings.ivf_nlist,
+        pq_m=settings.pq_m,
+        pq_nbits=settings.pq_nbits,
+        train_max=settings.ivf_train_max,
+    )
+
+
 def build_from_catalog(settings: RetrieverSettings, catalog: Path, encoder: Encoder | None = None) -> Path:
     started = time.perf_counter()
     products = shards.select(load_catalog(catalog), settings.shard_spec)
     encoder = encoder or Encoder(device=settings.device, batch_size=settings.encode_batch_size)
-    spec = choose_spec(
-        settings.index_type,
-        len(products),
-        settings.flat_max_products,
-        settings.hnsw_m,
-        settings.hnsw_ef_construction,
-    )
+    spec = spec_for(settings, len(products))
     log.info("encoding %d products (shard %s) from %s", len(products), settings.shard, catalog)
     vectors = encoder.encode([p.text() for p in products])
     built = build_index(products, vectors, spec, encoder.fingerprint, file_sha256(catalog))

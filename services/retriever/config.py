@@ -19,16 +19,53 @@ class RetrieverSettings(GrpcServiceSettings):
     index_dir: Path | None = Field(None, description="Index root; default <state dir>/index.")
     index_type: str = Field(
         "auto",
-        pattern="^(auto|flat|hnsw)$",
-        description="auto (Flat up to flat_max_products, else HNSW), flat, hnsw.",
+        pattern="^(auto|flat|hnsw|ivf_flat|ivf_pq)$",
+        description="auto (Flat up to flat_max_products, HNSW up to hnsw_max_products, else IVF-Flat), "
+        "flat (exact), hnsw, ivf_flat, ivf_pq (compressed codes, least memory).",
     )
     flat_max_products: int = Field(
         20_000, ge=0, description="auto picks exact Flat search up to this many products."
+    )
+    hnsw_max_products: int = Field(
+        1_000_000, ge=0, description="auto picks HNSW up to this many products, IVF-Flat above."
     )
     hnsw_m: int = Field(32, ge=4, le=128, description="HNSW graph degree M.")
     hnsw_ef_construction: int = Field(200, ge=8, le=2048, description="HNSW efConstruction.")
     hnsw_ef_search: int = Field(
         128, ge=8, le=4096, description="HNSW efSearch (raised to top_k when smaller)."
+    )
+    ivf_nlist: int = Field(
+        0,
+        ge=0,
+        le=65_536,
+        description="IVF inverted lists; 0: about 4*sqrt(products), at most training vectors / 39.",
+    )
+    ivf_nprobe: int = Field(
+        16, ge=1, le=65_536, description="IVF lists searched per query (clamped to nlist)."
+    )
+    ivf_train_max: int = Field(
+        200_000,
+        ge=1_000,
+        le=10_000_000,
+        description="Most vectors sampled to train IVF centroids and PQ codes.",
+    )
+    pq_m: int = Field(
+        0,
+        ge=0,
+        le=256,
+        description="IVF-PQ sub-quantizers (must divide the dimension); 0: largest divisor <= dim/8.",
+    )
+    pq_nbits: int = Field(8, ge=4, le=8, description="IVF-PQ bits per sub-quantizer code.")
+    faiss_gpu: str = Field(
+        "auto",
+        pattern="^(auto|on|off)$",
+        description="Serve Flat/IVF indexes from the GPU: auto (when faiss-gpu sees one), on (required), off.",
+    )
+    reload_interval_s: float = Field(
+        5.0,
+        ge=0,
+        le=3600,
+        description="Seconds between checks of the index root's CURRENT for a new version; 0 disables hot reload.",
     )
     max_texts: int = Field(256, ge=1, le=10_000, description="Most texts one Search call may carry.")
     max_top_k: int = Field(1000, ge=1, le=100_000, description="Largest top_k one Search call may ask for.")

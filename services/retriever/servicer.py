@@ -12,7 +12,8 @@ from services.core.text import clean
 from services.gen.synth.v1 import common_pb2, retriever_pb2, retriever_pb2_grpc
 from services.retriever.catalog import Product
 from services.retriever.config import RetrieverSettings
-from services.retriever.index import ProductIndex, load_index, move_to_gpu
+from services.retriever.gpu import move_to_gpu
+from services.retriever.index import ProductIndex, SearchParams, load_index
 from services.retriever.shards import check_manifest
 
 MAX_TEXT_CHARS = 2000
@@ -40,13 +41,17 @@ class RetrieverService(GrpcService, retriever_pb2_grpc.RetrieverServicer):
     def register(self, server: grpc.aio.Server) -> None:
         retriever_pb2_grpc.add_RetrieverServicer_to_server(self, server)
 
+    def _open_index(self, encoder_fingerprint: str) -> ProductIndex:
+        """Load the CURRENT index version (blocking): fingerprint and shard checked, search defaults set."""
+        index = load_index(self.settings.resolved_index_dir, encoder_fingerprint)
+        check_manifest(index.manifest, self.settings.shard_spec, self.settings.resolved_index_dir)
+        index.search_defaults = SearchParams(self.settings.hnsw_ef_search, self.settings.ivf_nprobe)
+        move_to_gpu(index, self.settings.faiss_gpu)
+        return index
+
     def _load(self) -> None:
         encoder = Encoder(device=self.settings.device, batch_size=self.settings.encode_batch_size)
-        index = load_index(self.settings.resolved_index_dir, encoder.fingerprint)
-        check_manifest(index.manifest, self.settings.shard_spec, self.settings.resolved_index_dir)
-        if encoder.device == "cuda":
-            move_to_gpu(index)
-        self.index = index
+        self.index = self._open_index(encoder.fingerprint)
         self.encoder = encoder
 
     async def load(self) -> None:
