@@ -74,6 +74,22 @@ def _index_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def _index_add(args: argparse.Namespace) -> int:
+    from services.retriever.config import RetrieverSettings
+    from services.retriever.updates import add_products
+
+    print(add_products(load_settings(RetrieverSettings), args.catalog).summary())
+    return 0
+
+
+def _index_remove(args: argparse.Namespace) -> int:
+    from services.retriever.config import RetrieverSettings
+    from services.retriever.updates import remove_products
+
+    print(remove_products(load_settings(RetrieverSettings), args.ids).summary())
+    return 0
+
+
 def _query(args: argparse.Namespace) -> int:
     from services.cli.query import run_query
 
@@ -201,6 +217,14 @@ def build_parser() -> argparse.ArgumentParser:
     build = index.add_parser("build", help="embed a catalog (CSV or JSONL) and write a FAISS index")
     build.add_argument("--catalog", type=Path, required=True)
     build.set_defaults(func=_index_build)
+    add = index.add_parser(
+        "add", help="add new and changed products (same id) to the index as a new version, without a rebuild"
+    )
+    add.add_argument("--catalog", type=Path, required=True, help="CSV or JSONL with the new/changed products")
+    add.set_defaults(func=_index_add)
+    remove = index.add_parser("remove", help="remove products by id from the index as a new version")
+    remove.add_argument("--ids", type=Path, required=True, help="file with one product id per line")
+    remove.set_defaults(func=_index_remove)
 
     apikey = commands.add_parser("apikey", help="API key commands").add_subparsers(
         dest="action", required=True

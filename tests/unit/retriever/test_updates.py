@@ -169,3 +169,20 @@ def test_add_counts_new_replaced_and_unchanged_products(settings: RetrieverSetti
 
     again = add_products(settings, catalog, encoder)  # type: ignore[arg-type]
     assert again.version is None and again.unchanged == 3
+
+
+def test_cli_remove_reports_counts_and_a_missing_file_without_a_traceback(
+    settings: RetrieverSettings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from services.cli.main import main
+
+    monkeypatch.setenv("TAILSYNTH_STATE_DIR", str(settings.state_dir))
+    ids = tmp_path / "ids.txt"
+    ids.write_text("P1\nP1\nGHOST\n")
+    assert main(["index", "remove", "--ids", str(ids)]) == 0
+    assert "removed 1, duplicate lines 1, unknown ids 1 (GHOST)" in capsys.readouterr().out
+    assert main(["index", "remove", "--ids", str(tmp_path / "missing.txt")]) == 2
+    assert "missing.txt does not exist" in capsys.readouterr().err
