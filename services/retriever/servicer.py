@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
+
 import grpc
 
 from services.core.encoder import Encoder
@@ -14,6 +17,7 @@ from services.retriever.catalog import Product
 from services.retriever.config import RetrieverSettings
 from services.retriever.gpu import move_to_gpu
 from services.retriever.index import ProductIndex, SearchParams, load_index
+from services.retriever.reload import IndexWatcher, record_served
 from services.retriever.shards import check_manifest
 
 MAX_TEXT_CHARS = 2000
@@ -32,6 +36,8 @@ def product_message(product: Product) -> common_pb2.Product:
 class RetrieverService(GrpcService, retriever_pb2_grpc.RetrieverServicer):
     name = "retriever"
     full_name = "synth.v1.Retriever"
+    watcher: IndexWatcher | None = None
+    _watching: asyncio.Task[None] | None = None
 
     def __init__(self, settings: RetrieverSettings) -> None:
         self.settings = settings
@@ -57,6 +63,25 @@ class RetrieverService(GrpcService, retriever_pb2_grpc.RetrieverServicer):
     async def load(self) -> None:
         await self.run_blocking(self._load)
         self.loaded = True
+        assert self.index is not None and self.encoder is not None
+        record_served(self.index)
+        if self.settings.reload_interval_s > 0:
+            self.watcher = IndexWatcher(
+                self.settings.resolved_index_dir,
+                self.settings.reload_interval_s,
+                served=self._served_index,
+                open_index=functools.partial(self._open_index, self.encoder.fingerprint),
+                swap=self._serve,
+            )
+            self._watching = asyncio.create_task(self.watcher.run())
+
+    def _served_index(self) -> ProductIndex:
+        assert self.index is not None
+        return self.index
+
+    def _serve(self, index: ProductIndex) -> None:
+        # One reference assignment: a search that already took the old index finishes on it.
+        self.index = index
 
     async def probe(self) -> None:
         await self._search(["health probe"], 1)
@@ -115,5 +140,9 @@ class RetrieverService(GrpcService, retriever_pb2_grpc.RetrieverServicer):
                 "products": str(len(self.index.products)),
                 "device": self.encoder.device,
                 "shard": self.settings.shard,
+                "index_version": self.index.version,
+                "index_type": self.index.kind,
+                "index_device": "gpu" if self.index.on_gpu else "cpu",
+                "reload_error": (self.watcher.last_error if self.watcher else None) or "",
             },
         )
