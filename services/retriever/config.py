@@ -73,6 +73,23 @@ class RetrieverSettings(GrpcServiceSettings):
     shard: str = Field(
         "0/1", description="Shard i/N of the catalog this retriever indexes and serves; 0/1 is all of it."
     )
+    batch_max_texts: int = Field(
+        64,
+        ge=0,
+        le=10_000,
+        description="Most texts encoded and searched together across concurrent Search calls; 0 turns batching off.",
+    )
+    batch_wait_ms: float = Field(
+        2.0,
+        ge=0,
+        le=1000,
+        description="Longest a Search call waits for others to share its batch; 0: only calls already queued.",
+    )
+    encoder_backend: str = Field(
+        "auto",
+        pattern="^(auto|torch|onnx)$",
+        description="Encoder runtime: auto (ONNX Runtime on CPU, PyTorch on GPU), torch, onnx.",
+    )
 
     @field_validator("shard")
     @classmethod

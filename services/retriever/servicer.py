@@ -13,6 +13,7 @@ from services.core.grpc_server import GrpcService
 from services.core.metrics import GRPC_ITEMS
 from services.core.text import clean
 from services.gen.synth.v1 import common_pb2, retriever_pb2, retriever_pb2_grpc
+from services.retriever.batching import Hits, SearchItem, search_batcher, search_many
 from services.retriever.catalog import Product
 from services.retriever.config import RetrieverSettings
 from services.retriever.gpu import move_to_gpu
@@ -43,6 +44,9 @@ class RetrieverService(GrpcService, retriever_pb2_grpc.RetrieverServicer):
         self.settings = settings
         self.encoder: Encoder | None = None
         self.index: ProductIndex | None = None
+        self.batcher = search_batcher(
+            self._search_sync, self.run_blocking, settings.batch_max_texts, settings.batch_wait_ms
+        )
 
     def register(self, server: grpc.aio.Server) -> None:
         retriever_pb2_grpc.add_RetrieverServicer_to_server(self, server)
@@ -56,7 +60,12 @@ class RetrieverService(GrpcService, retriever_pb2_grpc.RetrieverServicer):
         return index
 
     def _load(self) -> None:
-        encoder = Encoder(device=self.settings.device, batch_size=self.settings.encode_batch_size)
+        encoder = Encoder(
+            device=self.settings.device,
+            batch_size=self.settings.encode_batch_size,
+            backend=self.settings.encoder_backend,
+            cache_dir=self.settings.models_dir,
+        )
         self.index = self._open_index(encoder.fingerprint)
         self.encoder = encoder
 
@@ -101,14 +110,18 @@ class RetrieverService(GrpcService, retriever_pb2_grpc.RetrieverServicer):
                 raise InvalidInput(f"texts[{i}] is longer than {MAX_TEXT_CHARS} characters")
         return cleaned
 
-    def _search_sync(self, texts: list[str], top_k: int) -> list[list[tuple[Product, float]]]:
+    def _search_sync(self, items: list[SearchItem]) -> list[Hits]:
+        """One batch of Search calls (worker thread): encoded together, searched once per top_k."""
         if self.encoder is None or self.index is None:
             raise NotReady("retriever is still loading its index")
-        vectors = self.encoder.encode(texts)
-        return self.index.search(vectors, top_k, self.settings.hnsw_ef_search)
+        return search_many(self.encoder, self.index, items)
 
-    async def _search(self, texts: list[str], top_k: int) -> list[list[tuple[Product, float]]]:
-        return await self.run_blocking(self._search_sync, texts, top_k)
+    async def _search(self, texts: list[str], top_k: int) -> Hits:
+        return await self.batcher.submit(SearchItem(texts, top_k))
+
+    async def close(self) -> None:
+        await self.batcher.close()
+        await super().close()
 
     async def Search(
         self, request: retriever_pb2.SearchRequest, context: grpc.aio.ServicerContext
