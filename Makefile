@@ -9,7 +9,7 @@ PROTO_STAMP := services/gen/.generated
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run test test-fast lint proto venv vllm-env clean index bench bench-rewriter loadtest k8s
+.PHONY: run test test-fast lint proto venv vllm-env clean index bench bench-rewriter bench-encoder loadtest k8s
 
 venv: $(STAMP)
 
@@ -86,13 +86,19 @@ loadtest: $(STAMP) $(PROTO_STAMP)
 	$(BIN)/python loadtests/run_headless.py $(LOADTEST_ARGS)
 
 # Benchmarks write reports under reports/ (not tests: numbers, not pass/fail). `make bench` runs them all.
-bench: bench-rewriter
+bench: bench-rewriter bench-encoder
 
 # HF vs vLLM rewrite throughput at concurrency 1 and 16, each engine in its own venv (~6 min);
 # options pass through, e.g. make bench-rewriter BENCH_REWRITER_ARGS="--repeats 5".
 BENCH_REWRITER_ARGS ?=
 bench-rewriter: $(STAMP) $(VLLM_STAMP)
 	$(BIN)/python benchmarks/rewriter_bench.py $(BENCH_REWRITER_ARGS)
+
+# MiniLM on PyTorch vs ONNX Runtime (batch 1 and 64, interleaved) and Search micro-batching on/off (~3 min);
+# writes reports/bench-encoder.md, e.g. make bench-encoder BENCH_ENCODER_ARGS="--repeats 11".
+BENCH_ENCODER_ARGS ?=
+bench-encoder: $(STAMP) $(PROTO_STAMP)
+	$(BIN)/python benchmarks/encoder_bench.py $(BENCH_ENCODER_ARGS)
 
 clean:
 	rm -rf services/gen .pytest_cache .mypy_cache .ruff_cache
