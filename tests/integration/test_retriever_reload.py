@@ -1,0 +1,189 @@
+"""Hot reload under load: a real retriever server keeps answering while `synth index add/remove` publish
+new versions; no request fails, and the new versions are served afterwards."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from services.core.durable import write_bytes
+from services.core.redis_server import free_port
+from services.gen.synth.v1 import common_pb2, retriever_pb2, retriever_pb2_grpc
+from services.retriever.build import build_from_catalog
+from services.retriever.config import RetrieverSettings
+from services.retriever.index import CURRENT
+
+pytestmark = pytest.mark.slow
+
+CATALOG = """id,title,category
+D1,Voltra 20V Cordless Drill/Driver Kit,Tools > Drills
+D2,Screwvale #8 x 2 in. Exterior Deck Screws (1 lb.),Hardware > Deck Screws
+D3,Aquavell Digital Bath Thermometer for Baby Tub,Bath > Baby
+D4,Halvard & Pine Turquoise Velvet Throw Pillow,Decor > Pillows
+D5,Brightwell 60W Equivalent LED Light Bulb (4-Pack),Lighting > Bulbs
+"""
+ADDED = "id,title,category\nN1,Glowmaster Solar Garden Lantern (2-Pack),Outdoor > Lighting\n"
+CLIENTS = 4
+DEADLINE_S = 180
+
+
+@pytest.fixture(scope="module")
+def state_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    state = tmp_path_factory.mktemp("state")
+    (state / "catalog.csv").write_text(CATALOG)
+    build_from_catalog(RetrieverSettings(state_dir=state), state / "catalog.csv")
+    return state
+
+
+def env(state_dir: Path, **extra: str) -> dict[str, str]:
+    return {**os.environ, "TAILSYNTH_STATE_DIR": str(state_dir), **extra}
+
+
+@pytest.fixture(scope="module")
+def channel(state_dir: Path) -> Iterator[grpc.Channel]:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "services.retriever"],
+        env=env(
+            state_dir,
+            TAILSYNTH_RETRIEVER_BIND=f"127.0.0.1:{port}",
+            TAILSYNTH_RETRIEVER_RELOAD_INTERVAL_S="0.2",
+            TAILSYNTH_RETRIEVER_HEALTH_INTERVAL_S="1",
+        ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    serving = health_pb2.HealthCheckResponse.SERVING
+    wait_for(lambda: status(channel) == serving, process)
+    yield channel
+    channel.close()
+    process.terminate()
+    process.wait(30)
+
+
+def status(channel: grpc.Channel) -> int | None:
+    try:
+        reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=1)
+        return int(reply.status)
+    except grpc.RpcError:
+        return None
+
+
+def wait_for(condition: Callable[[], bool], process: subprocess.Popen[bytes] | None = None) -> None:
+    deadline = time.monotonic() + DEADLINE_S
+    while not condition():
+        if process is not None and process.poll() is not None:
+            raise AssertionError(process.stdout.read().decode() if process.stdout else "server exited")
+        assert time.monotonic() < deadline, f"condition not met within {DEADLINE_S}s"
+        time.sleep(0.1)
+
+
+def synth(state_dir: Path, *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "services.cli.main", "index", *args],
+        env=env(state_dir),
+        capture_output=True,
+        text=True,
+        timeout=DEADLINE_S,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def search(stub: retriever_pb2_grpc.RetrieverStub, text: str, top_k: int = 5) -> tuple[str, list[str]]:
+    reply = stub.Search(retriever_pb2.SearchRequest(texts=[text], top_k=top_k), timeout=30)
+    return reply.index_version, [hit.product.id for hit in reply.results[0].hits]
+
+
+def describe(stub: retriever_pb2_grpc.RetrieverStub) -> dict[str, str]:
+    return dict(stub.Describe(common_pb2.DescribeRequest(), timeout=10).details)
+
+
+class SearchLoad:
+    """Clients searching in a loop; every failure and every index version seen is recorded."""
+
+    def __init__(self, channel: grpc.Channel) -> None:
+        self.stub = retriever_pb2_grpc.RetrieverStub(channel)
+        self.stop = threading.Event()
+        self.failures: list[str] = []
+        self.versions: set[str] = set()
+        self.calls = 0
+        self.lock = threading.Lock()
+        self.threads = [threading.Thread(target=self.client, daemon=True) for _ in range(CLIENTS)]
+
+    def client(self) -> None:
+        while not self.stop.is_set():
+            try:
+                version, _ = search(self.stub, "cordless drill for deck screws")
+            except grpc.RpcError as error:
+                with self.lock:
+                    self.failures.append(f"{error.code()}: {error.details()}")
+                continue
+            with self.lock:
+                self.calls += 1
+                self.versions.add(version)
+            time.sleep(0.01)  # leave CPU for the index updates running beside the clients
+
+    def __enter__(self) -> SearchLoad:
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(60)
+
+
+def test_add_and_remove_are_served_without_a_single_failed_request(
+    channel: grpc.Channel, state_dir: Path, tmp_path: Path
+) -> None:
+    stub = retriever_pb2_grpc.RetrieverStub(channel)
+    first, _ = search(stub, "solar garden lantern")
+    (tmp_path / "added.csv").write_text(ADDED)
+    (tmp_path / "removed.txt").write_text("D1\nD1\nNOT-A-PRODUCT\n")
+
+    with SearchLoad(channel) as load:
+        assert "added 1" in synth(state_dir, "add", "--catalog", str(tmp_path / "added.csv"))
+        wait_for(lambda: search(stub, "solar garden lantern", 1)[1] == ["N1"])
+        second = describe(stub)["index_version"]
+        printed = synth(state_dir, "remove", "--ids", str(tmp_path / "removed.txt"))
+        assert "removed 1, duplicate lines 1, unknown ids 1 (NOT-A-PRODUCT)" in printed
+        wait_for(lambda: describe(stub)["index_version"] != second)
+
+    assert load.failures == [] and load.calls > 0
+    assert first in load.versions and len(load.versions) >= 2  # the clients saw the swap happen
+    version, hits = search(stub, "cordless drill", 10)
+    assert version == describe(stub)["index_version"] == (state_dir / "index" / CURRENT).read_text()
+    assert "D1" not in hits and "N1" in hits and len(hits) == 5  # 5 products: D2-D5 and N1
+
+
+def test_a_broken_version_is_not_served_and_the_old_one_keeps_answering(
+    channel: grpc.Channel, state_dir: Path
+) -> None:
+    stub = retriever_pb2_grpc.RetrieverStub(channel)
+    root = state_dir / "index"
+    good = (root / CURRENT).read_text()
+    broken = root / "20990101T000000Z-broken"
+    broken.mkdir()
+    for name in ("manifest.json", "products.jsonl", "labels.npy"):
+        (broken / name).write_bytes((root / good / name).read_bytes())
+    (broken / "index.faiss").write_bytes(b"truncated")
+    write_bytes(root / CURRENT, broken.name.encode())
+    try:
+        wait_for(lambda: broken.name in describe(stub)["reload_error"])
+        assert describe(stub)["index_version"] == good
+        version, hits = search(stub, "baby bath thermometer", 1)
+        assert (version, hits) == (good, ["D3"])
+    finally:
+        write_bytes(root / CURRENT, good.encode())
