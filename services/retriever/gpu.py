@@ -27,7 +27,7 @@ def visible_gpus() -> int:
     return int(faiss.get_num_gpus())
 
 
-def use_gpu(setting: str, kind: str, gpus: int) -> bool:
+def use_gpu(setting: str, kind: str, gpus: int, pq_nbits: int = 8) -> bool:
     """Whether to serve an index of `kind` from the GPU; `on` without a usable GPU is a ConfigError."""
     if setting == "off":
         return False
@@ -42,6 +42,11 @@ def use_gpu(setting: str, kind: str, gpus: int) -> bool:
     if kind not in GPU_KINDS:
         log.info("%s index stays on the CPU: faiss has no GPU version of it (GPU kinds: %s)", kind, GPU_KINDS)
         return False
+    if kind == "ivf_pq" and pq_nbits != 8:
+        log.info(
+            "ivf_pq index stays on the CPU: faiss's GPU IVF-PQ takes 8-bit codes, this one has %d", pq_nbits
+        )
+        return False
     return True
 
 
@@ -52,10 +57,10 @@ def needs_float16_lookup(pq_m: int, pq_nbits: int) -> bool:
 
 def move_to_gpu(index: ProductIndex, setting: str = "auto") -> bool:
     """Clone the index onto every visible GPU when use_gpu says so; True when it moved."""
-    if not use_gpu(setting, index.kind, visible_gpus()):
+    params = index.manifest.get("params", {})
+    if not use_gpu(setting, index.kind, visible_gpus(), int(params.get("pq_nbits", 8))):
         return False
     options = faiss.GpuMultipleClonerOptions()
-    params = index.manifest.get("params", {})
     if index.kind == "ivf_pq" and needs_float16_lookup(
         int(params.get("pq_m", 0)), int(params.get("pq_nbits", 8))
     ):
