@@ -149,3 +149,11 @@ def test_an_ivf_pq_index_round_trips_with_its_parameters(tmp_path: Path) -> None
     assert (params["kind"], params["nlist"], params["pq_m"], params["pq_nbits"]) == ("ivf_pq", 16, 4, 8)
     before, after = built.search(vectors[:5], 10, nprobe=4), loaded.search(vectors[:5], 10, nprobe=4)
     assert [[p.id for p, _ in hits] for hits in after] == [[p.id for p, _ in hits] for hits in before]
+
+
+def test_ivf_with_k_above_what_the_probed_lists_hold_returns_only_real_products() -> None:
+    vectors = clustered(2000)
+    index = build_index(products(2000), vectors, IndexSpec("ivf_flat", nlist=32), "enc", "sha")
+    hits = index.search(vectors[:2], 1000, nprobe=1)
+    assert all(0 < len(row) < 1000 for row in hits)  # one list holds fewer than k: no padding rows
+    assert all(len({p.id for p, _ in row}) == len(row) for row in hits)
