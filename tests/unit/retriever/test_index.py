@@ -1,5 +1,7 @@
+from collections.abc import Iterator
 from pathlib import Path
 
+import faiss
 import numpy as np
 import pytest
 
@@ -26,6 +28,15 @@ def clustered(n: int, dim: int = 32, clusters: int = 20, seed: int = 0) -> np.nd
 
 def products(n: int) -> list[Product]:
     return [Product(id=f"P{i}", title=f"product {i}") for i in range(n)]
+
+
+@pytest.fixture(autouse=True)
+def one_faiss_thread() -> Iterator[None]:
+    """k-means on shared, busy cores is many times slower with OpenMP threads waiting on each other."""
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    yield
+    faiss.omp_set_num_threads(before)
 
 
 def test_auto_picks_flat_for_small_hnsw_for_mid_and_ivf_for_large_catalogs() -> None:

@@ -1,6 +1,8 @@
 import hashlib
+from collections.abc import Iterator
 from pathlib import Path
 
+import faiss
 import numpy as np
 import pytest
 
@@ -21,6 +23,15 @@ def clustered(n: int, dim: int = 32, clusters: int = 20, seed: int = 0) -> np.nd
 
 def products(n: int) -> list[Product]:
     return [Product(id=f"P{i}", title=f"product {i}") for i in range(n)]
+
+
+@pytest.fixture(autouse=True)
+def one_faiss_thread() -> Iterator[None]:
+    """k-means on shared, busy cores is many times slower with OpenMP threads waiting on each other."""
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    yield
+    faiss.omp_set_num_threads(before)
 
 
 SPECS = [IndexSpec("flat"), IndexSpec("hnsw", 16, 100), IndexSpec("ivf_flat", nlist=16)]
@@ -186,3 +197,14 @@ def test_cli_remove_reports_counts_and_a_missing_file_without_a_traceback(
     assert "removed 1, duplicate lines 1, unknown ids 1 (GHOST)" in capsys.readouterr().out
     assert main(["index", "remove", "--ids", str(tmp_path / "missing.txt")]) == 2
     assert "missing.txt does not exist" in capsys.readouterr().err
+
+
+def test_ivf_pq_removes_vectors_for_real() -> None:
+    vectors = clustered(3000)
+    spec = IndexSpec("ivf_pq", nlist=16, pq_m=8, pq_nbits=6)
+    base = build_index(products(3000), vectors, spec, "enc", "sha")
+    removed = [f"P{i}" for i in range(0, 3000, 5)]
+    updated = apply_update(base, [], np.zeros((0, 32), np.float32), removed, {"op": "remove"})
+    assert updated.index.ntotal == 2400 and len(updated.products) == 2400 and len(updated.tombstones) == 0
+    found = {i for row in exhaustive(updated, vectors[:50], 100) for i in row}
+    assert found and not found & set(removed)
