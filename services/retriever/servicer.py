@@ -120,6 +120,8 @@ class RetrieverService(GrpcService, retriever_pb2_grpc.RetrieverServicer):
         return await self.batcher.submit(SearchItem(texts, top_k))
 
     async def close(self) -> None:
+        if self._watching is not None:
+            self._watching.cancel()  # no index swaps while the server drains
         await self.batcher.close()
         await super().close()
 
