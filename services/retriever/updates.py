@@ -29,6 +29,7 @@ from services.retriever import shards
 from services.retriever.catalog import Product, load_catalog
 from services.retriever.config import RetrieverSettings
 from services.retriever.index import (
+    FORMAT,
     ProductIndex,
     current_version_dir,
     file_sha256,
@@ -98,6 +99,11 @@ def apply_update(
     """
     if len(upserts) != len(vectors):
         raise ValueError(f"{len(upserts)} products but {len(vectors)} vectors")
+    if current.manifest.get("format", FORMAT) < FORMAT:
+        raise ConfigError(
+            f"index {current.version} has format {current.manifest.get('format')}, which numbers vectors by "
+            "position and cannot be updated in place; rebuild it once with: synth index build --catalog FILE"
+        )
     row_of = {product.id: row for row, product in enumerate(current.products)}
     dropped_rows = sorted({row_of[i] for i in removals} | {row_of[p.id] for p in upserts if p.id in row_of})
     dropped = current.labels[dropped_rows]

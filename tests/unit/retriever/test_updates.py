@@ -208,3 +208,10 @@ def test_ivf_pq_removes_vectors_for_real() -> None:
     assert updated.index.ntotal == 2400 and len(updated.products) == 2400 and len(updated.tombstones) == 0
     found = {i for row in exhaustive(updated, vectors[:50], 100) for i in row}
     assert found and not found & set(removed)
+
+
+def test_an_index_of_the_previous_format_is_not_updated_in_place() -> None:
+    base = build_index(products(10), clustered(10), IndexSpec("hnsw", 8, 40), "enc", "sha")
+    base.manifest["format"] = 1
+    with pytest.raises(ConfigError, match="format 1.*rebuild it once"):
+        apply_update(base, [], np.zeros((0, 32), np.float32), ["P1"], {"op": "remove"})
