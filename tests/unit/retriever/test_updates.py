@@ -215,3 +215,22 @@ def test_an_index_of_the_previous_format_is_not_updated_in_place() -> None:
     base.manifest["format"] = 1
     with pytest.raises(ConfigError, match="format 1.*rebuild it once"):
         apply_update(base, [], np.zeros((0, 32), np.float32), ["P1"], {"op": "remove"})
+
+
+def test_add_on_a_shard_skips_and_counts_products_of_other_shards(tmp_path: Path) -> None:
+    from services.retriever import shards
+
+    settings = RetrieverSettings(state_dir=tmp_path, shard="0/2")
+    mine = shards.select(products(40), settings.shard_spec)
+    built = build_index(mine, clustered(len(mine)), IndexSpec("flat"), "text-hash:1", "sha")
+    shards.record(built.manifest, settings.shard_spec)
+    save_index(built, settings.index_root)
+    new = [f"N{i}" for i in range(20)]
+    (tmp_path / "more.csv").write_text("id,title\n" + "".join(f"{i},thing {i}\n" for i in new))
+
+    report = add_products(settings, tmp_path / "more.csv", TextHashEncoder())  # type: ignore[arg-type]
+    in_shard = [i for i in new if settings.shard_spec.holds(i)]
+    assert 0 < len(in_shard) < len(new)  # the ids really fall on both shards
+    assert (report.added, report.other_shard) == (len(in_shard), len(new) - len(in_shard))
+    served = {p.id for p in load_index(settings.index_root, "text-hash:1").products}
+    assert set(in_shard) <= served and not (set(new) - set(in_shard)) & served
