@@ -111,7 +111,7 @@ class Encoder:
         chosen = resolve_backend(backend, self.device, cache_dir)
         try:
             self.backend = load_backend(chosen, self.path, self.device, batch_size, cache_dir)
-        except (ConfigError, ImportError) as error:
+        except (ConfigError, ImportError, OSError) as error:  # OSError: cache dir not writable
             if backend != "auto" or chosen == "torch":
                 raise
             log.warning("onnx encoder backend unavailable (%s); using torch", error)

@@ -113,3 +113,13 @@ def test_backend_choice() -> None:
         resolve_backend("tensorrt", "cpu", None)
     with pytest.raises(ConfigError, match="CPU only"):
         Encoder(device="cuda", backend="onnx")
+
+
+def test_auto_serves_on_torch_when_the_cache_dir_is_unusable(tmp_path: Path) -> None:
+    not_a_dir = tmp_path / "models"
+    not_a_dir.write_text("a file where the cache dir should be")
+    encoder = Encoder(device="cpu", backend="auto", cache_dir=not_a_dir)
+    assert encoder.backend.name == "torch"
+    assert encoder.encode(["drill"]).shape == (1, 384)
+    with pytest.raises(OSError):
+        Encoder(device="cpu", backend="onnx", cache_dir=not_a_dir)
