@@ -9,7 +9,7 @@ PROTO_STAMP := services/gen/.generated
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run test test-fast lint proto venv vllm-env clean index bench bench-rewriter bench-encoder loadtest k8s
+.PHONY: run test test-fast lint proto venv vllm-env clean index bench bench-rewriter bench-encoder bench-retriever loadtest k8s
 
 venv: $(STAMP)
 
@@ -86,7 +86,7 @@ loadtest: $(STAMP) $(PROTO_STAMP)
 	$(BIN)/python loadtests/run_headless.py $(LOADTEST_ARGS)
 
 # Benchmarks write reports under reports/ (not tests: numbers, not pass/fail). `make bench` runs them all.
-bench: bench-rewriter bench-encoder
+bench: bench-rewriter bench-encoder bench-retriever
 
 # HF vs vLLM rewrite throughput at concurrency 1 and 16, each engine in its own venv (~6 min);
 # options pass through, e.g. make bench-rewriter BENCH_REWRITER_ARGS="--repeats 5".
@@ -99,6 +99,14 @@ bench-rewriter: $(STAMP) $(VLLM_STAMP)
 BENCH_ENCODER_ARGS ?=
 bench-encoder: $(STAMP) $(PROTO_STAMP)
 	$(BIN)/python benchmarks/encoder_bench.py $(BENCH_ENCODER_ARGS)
+
+# FAISS index types vs exact search on clustered synthetic vectors (100k, 1M x 384) and the Home Depot catalog
+# (skipped where DATA_DIR lacks it), then the retriever gRPC service at concurrency 1/16/64 (~40 min on 2 cores);
+# writes reports/bench-retriever.md, e.g. make bench-retriever BENCH_RETRIEVER_ARGS="--sizes 100000".
+DATA_DIR ?= ../shared/data
+BENCH_RETRIEVER_ARGS ?=
+bench-retriever: $(STAMP) $(PROTO_STAMP)
+	$(BIN)/python benchmarks/retriever_bench.py --data-dir $(DATA_DIR) $(BENCH_RETRIEVER_ARGS)
 
 clean:
 	rm -rf services/gen .pytest_cache .mypy_cache .ruff_cache
