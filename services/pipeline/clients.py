@@ -112,9 +112,23 @@ class RewriterClient(_Client):
 class RetrieverClient(_Client):
     service = "retriever"
 
-    def __init__(self, target: str, timeout_s: float) -> None:
+    def __init__(self, target: str, timeout_s: float, shard: str = "0/1") -> None:
         super().__init__(target, timeout_s)
         self.stub = retriever_pb2_grpc.RetrieverStub(self.channel)
+        self.shard = shard  # the part of the catalog this target must serve
+
+    async def describe(self) -> common_pb2.ServiceInfo:
+        """Describe, refusing a retriever that serves another part of the catalog than expected."""
+        info = await super().describe()
+        served = info.details.get("shard", "0/1")
+        if served != self.shard:
+            raise BackendError(
+                self.service,
+                grpc.StatusCode.FAILED_PRECONDITION,
+                f"{self.target} serves shard {served} of the catalog, expected {self.shard}: "
+                "TAILSYNTH_PIPELINE_RETRIEVER_TARGET lists one target per shard, shard i/N at position i",
+            )
+        return info
 
     async def search(self, texts: list[str], top_k: int) -> list[list[Hit]]:
         request = retriever_pb2.SearchRequest(texts=texts, top_k=top_k)
@@ -132,10 +146,13 @@ class ShardedRetriever:
     service = "retriever"
 
     def __init__(self, targets: Sequence[str], timeout_s: float) -> None:
-        self.shards = [RetrieverClient(target, timeout_s) for target in targets]
+        self.shards = [
+            RetrieverClient(target, timeout_s, f"{index}/{len(targets)}")
+            for index, target in enumerate(targets)
+        ]
 
     def _name(self, index: int) -> str:
-        return f"shard {index}/{len(self.shards)} at {self.shards[index].target}"
+        return f"shard {self.shards[index].shard} at {self.shards[index].target}"
 
     async def _each(self, call: Callable[[RetrieverClient], Awaitable[T]]) -> list[T]:
         """The call on every shard at once (same deadline); the first failure cancels the rest."""
@@ -166,22 +183,14 @@ class ShardedRetriever:
         return all(await asyncio.gather(*(shard.healthy(timeout_s) for shard in self.shards)))
 
     async def describe(self) -> common_pb2.ServiceInfo:
-        """One ServiceInfo for all shards; refuses targets that do not serve shard i/N at position i."""
+        """One ServiceInfo for all shards, naming each shard's index."""
         infos = await self._each(lambda shard: shard.describe())
-        for index, info in enumerate(infos):
-            expected = f"{index}/{len(self.shards)}"
-            served = info.details.get("shard", "0/1")
-            if served != expected:
-                raise BackendError(
-                    self.service,
-                    grpc.StatusCode.FAILED_PRECONDITION,
-                    f"{self._name(index)} serves shard {served}; TAILSYNTH_PIPELINE_RETRIEVER_TARGET must "
-                    "list the targets of shards 0/N .. N-1/N in order",
-                )
         return common_pb2.ServiceInfo(
             service=self.service,
             engine=",".join(sorted({info.engine for info in infos})),
-            version=";".join(f"{info.details['shard']}={info.version}" for info in infos),
+            version=";".join(
+                f"{shard.shard}={info.version}" for shard, info in zip(self.shards, infos, strict=True)
+            ),
             details={
                 "shards": str(len(infos)),
                 "products": str(sum(int(info.details.get("products", "0")) for info in infos)),

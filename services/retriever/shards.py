@@ -1,9 +1,9 @@
 """Catalog sharding: which products a retriever serves when one machine cannot hold the whole catalog.
 
-A shard is written "i/N" (shard i of N, 0 <= i < N); "0/1" is the whole catalog. A product belongs to
-the shard given by the first 8 bytes of the SHA-1 of its id, modulo N: stable across processes,
-machines and Python versions (unlike hash(), which is salted per process), so every builder agrees
-on the split without coordinating.
+A shard is written "i/N" (shard i of N, 0 <= i < N); "0/1" is the whole catalog. A product belongs
+to the shard given by the first 8 bytes of the SHA-1 of its id (big-endian), modulo N: stable across
+processes, machines and Python versions (unlike hash(), which is salted per process), so every
+builder agrees on the split without coordinating.
 """
 
 from __future__ import annotations
@@ -28,10 +28,6 @@ class Shard:
 
     def __str__(self) -> str:
         return f"{self.index}/{self.count}"
-
-    @property
-    def whole(self) -> bool:
-        return self.count == 1
 
     def holds(self, product_id: str) -> bool:
         return shard_of(product_id, self.count) == self.index
@@ -85,4 +81,3 @@ def check_manifest(manifest: dict[str, Any], shard: Shard, where: Path | str) ->
             f"{shard} (TAILSYNTH_RETRIEVER_SHARD); rebuild it with TAILSYNTH_RETRIEVER_SHARD={shard} "
             "synth index build --catalog FILE"
         )
-

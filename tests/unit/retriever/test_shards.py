@@ -111,4 +111,3 @@ def test_the_manifest_records_the_shard_and_another_shard_is_refused() -> None:
         check_manifest(manifest, Shard(0, 2), "idx")
     with pytest.raises(ConfigError, match="holds shard 1/2"):
         check_manifest(manifest, Shard(0, 1), "idx")
-
