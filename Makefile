@@ -9,7 +9,7 @@ PROTO_STAMP := services/gen/.generated
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run test test-fast lint proto venv vllm-env clean index bench bench-rewriter bench-encoder bench-retriever loadtest k8s
+.PHONY: run test test-fast lint proto venv vllm-env clean index bench bench-rewriter bench-encoder bench-retriever faiss-gpu-check loadtest k8s
 
 venv: $(STAMP)
 
@@ -103,6 +103,11 @@ bench-encoder: $(STAMP) $(PROTO_STAMP)
 # FAISS index types vs exact search on clustered synthetic vectors (100k, 1M x 384) and the Home Depot catalog
 # (skipped where DATA_DIR lacks it), then the retriever gRPC service at concurrency 1/16/64 (~40 min on 2 cores);
 # writes reports/bench-retriever.md, e.g. make bench-retriever BENCH_RETRIEVER_ARGS="--sizes 100000".
+# On a machine with a GPU and faiss-gpu installed: every GPU-capable index type searched on the GPU and the CPU
+# through the service's code must agree (top-10 and scores); prints q/s for both.
+faiss-gpu-check: $(STAMP) $(PROTO_STAMP)
+	$(BIN)/python -m benchmarks.faiss_gpu_check
+
 DATA_DIR ?= ../shared/data
 BENCH_RETRIEVER_ARGS ?=
 bench-retriever: $(STAMP) $(PROTO_STAMP)
