@@ -31,6 +31,12 @@ CATALOG = ROOT / "data" / "demo" / "catalog.csv"
 BACKENDS = ("torch", "onnx")
 
 
+def torch_threads() -> int:
+    import torch
+
+    return int(torch.get_num_threads())
+
+
 def titles() -> list[str]:
     with CATALOG.open(newline="", encoding="utf-8") as handle:
         return [row["title"] for row in csv.DictReader(handle)]
@@ -162,7 +168,8 @@ def main() -> None:
     batching = batching_runs(encoders[faster], pool, args.repeats, args.concurrency)
     report = {
         "fingerprint": encoders["torch"].fingerprint,
-        "machine": f"{os.cpu_count()} CPU cores, {platform.machine()}, Python {platform.python_version()}",
+        "machine": f"{os.cpu_count()} CPU cores, {platform.machine()}, Python {platform.python_version()}, "
+        f"torch {torch_threads()} threads, onnxruntime default threads",
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "repeats": args.repeats,
         "load_avg_start": load_start,
