@@ -2,28 +2,80 @@
 
 from __future__ import annotations
 
-from pydantic import Field, model_validator
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from services.core.settings import GrpcServiceSettings
+
+
+def parse_engine_map(value: str, setting: str = "value") -> dict[str, float]:
+    """ "embedding=0.7, cross_encoder=0.5" -> {"embedding": 0.7, "cross_encoder": 0.5}."""
+    out: dict[str, float] = {}
+    for item in value.split(","):
+        if not item.strip():
+            continue
+        name, sep, number = item.partition("=")
+        name = name.strip()
+        try:
+            parsed = float(number)
+        except ValueError:
+            parsed = float("nan")
+        if not sep or not name or not 0 <= parsed <= 1e6 or name in out:
+            raise ValueError(f"{setting}: expected engine=number pairs separated by commas, got {item!r}")
+        out[name] = parsed
+    return out
 
 
 class JudgeSettings(GrpcServiceSettings):
     model_config = SettingsConfigDict(env_prefix="TAILSYNTH_JUDGE_", extra="ignore", frozen=True)
 
     bind: str = Field("127.0.0.1:50053", description="host:port the judge's gRPC server listens on.")
-    engine: str = Field("embedding", description="Judge engine: embedding (MiniLM similarity, calibrated).")
+    engines: str = Field(
+        "embedding",
+        description="Judge engines, comma-separated (embedding, lexical, ...); every pair is scored by "
+        "each engine that judges its kind.",
+    )
     # Platt scaling of MiniLM cosine into P(relevant), fitted on 12,000 Home Depot judgments
     # (relevant = mean human relevance >= 2.33).
     calibration_slope: float = Field(
         4.09, gt=0, description="Platt slope: score = sigmoid(slope * cos + intercept)."
     )
     calibration_intercept: float = Field(-1.17, description="Platt intercept.")
+    policy: Literal["all", "ensemble"] = Field(
+        "all",
+        description="Acceptance: all = every judge at or over its own threshold; ensemble = the "
+        "weighted mean of the judges' scores at or over the kind's threshold.",
+    )
     product_threshold: float = Field(
-        0.7, ge=0, le=1, description="A query-product pair is accepted at this score."
+        0.7,
+        ge=0,
+        le=1,
+        description="Query-product threshold: the ensemble's, and each judge's unless "
+        "TAILSYNTH_JUDGE_PRODUCT_THRESHOLDS names it.",
     )
     rewrite_threshold: float = Field(
-        0.75, ge=0, le=1, description="A rewrite keeps the query's intent at this score."
+        0.75,
+        ge=0,
+        le=1,
+        description="Query-rewrite (intent) threshold: the ensemble's, and each judge's unless "
+        "TAILSYNTH_JUDGE_REWRITE_THRESHOLDS names it.",
+    )
+    product_thresholds: str = Field(
+        "", description="Per-judge query-product thresholds, e.g. embedding=0.7,cross_encoder=0.5."
+    )
+    rewrite_thresholds: str = Field(
+        "", description="Per-judge query-rewrite thresholds, e.g. embedding=0.75."
+    )
+    weights: str = Field(
+        "", description="Judge weights in the combined score, e.g. embedding=1,llm=2 (unnamed judges: 1)."
+    )
+    policy_file: Path | None = Field(
+        None,
+        description="JSON acceptance policy (written by `synth judge calibrate`); when set it replaces "
+        "the policy, threshold, weight and grade settings.",
     )
     exact_at: float = Field(0.8, ge=0, le=1, description="Score from which the label is EXACT.")
     partial_at: float = Field(
@@ -31,9 +83,42 @@ class JudgeSettings(GrpcServiceSettings):
     )
     max_pairs: int = Field(2048, ge=1, le=100_000, description="Most pairs one Judge call may carry.")
     encode_batch_size: int = Field(64, ge=1, le=4096, description="Encoder batch size.")
+    cache_url: str = Field(
+        "", description="Redis URL of the judgment cache (engine scores); empty turns the cache off."
+    )
+    cache_ttl_s: int = Field(30 * 24 * 3600, ge=1, description="Seconds a cached engine score is kept.")
+    cache_timeout_s: float = Field(
+        0.5, gt=0, le=30, description="Redis timeout of one cache round trip; on errors the judge scores."
+    )
+    batch_max_pairs: int = Field(
+        512,
+        ge=0,
+        le=100_000,
+        description="Pairs of concurrent Judge calls scored together per engine; 0 = off.",
+    )
+    batch_wait_ms: float = Field(
+        2.0, ge=0, le=1000, description="Longest a pair waits for others to join its engine batch."
+    )
+
+    @field_validator("engines")
+    @classmethod
+    def _some_engine(cls, value: str) -> str:
+        names = [name.strip() for name in value.split(",") if name.strip()]
+        if not names or len(set(names)) != len(names):
+            raise ValueError("expected distinct engine names separated by commas")
+        return ",".join(names)
 
     @model_validator(mode="after")
-    def _ordered_grades(self) -> JudgeSettings:
+    def _consistent(self) -> JudgeSettings:
         if self.partial_at > self.exact_at:
             raise ValueError("TAILSYNTH_JUDGE_PARTIAL_AT must not exceed TAILSYNTH_JUDGE_EXACT_AT")
+        for name in ("product_thresholds", "rewrite_thresholds"):
+            if any(t > 1 for t in parse_engine_map(getattr(self, name), name).values()):
+                raise ValueError(f"{name}: thresholds are scores in [0, 1]")
+        if sum(parse_engine_map(self.weights, "weights").values()) == 0 and self.weights.strip():
+            raise ValueError("weights: at least one weight must be positive")
         return self
+
+    @property
+    def engine_list(self) -> list[str]:
+        return self.engines.split(",")

@@ -1,11 +1,17 @@
-"""Judge engines score pairs; the servicer depends only on this base class."""
+"""Judge engines score pairs; the servicer depends only on this base class.
+
+Each engine declares the pair kinds it judges (`kinds`); the service sends it only pairs of those
+kinds, and the acceptance policy combines the scores of every engine that judged a pair.
+"""
 
 from __future__ import annotations
 
 from abc import abstractmethod
 from enum import Enum
+from typing import ClassVar
 
 from services.core.engine import Engine
+from services.core.errors import ConfigError
 from services.core.registry import Registry
 from services.judge.config import JudgeSettings
 
@@ -15,12 +21,36 @@ class PairKind(Enum):
     QUERY_REWRITE = "query_rewrite"
 
 
+Pair = tuple[str, str, PairKind]  # (query, text, kind)
+
+
 class JudgeEngine(Engine[JudgeSettings]):
+    kinds: ClassVar[frozenset[PairKind]] = frozenset(PairKind)
+
     @abstractmethod
-    def score(self, pairs: list[tuple[str, str, PairKind]]) -> list[float]:
-        """Calibrated relevance in [0, 1] for each (query, text, kind)."""
+    def score(self, pairs: list[Pair]) -> list[float]:
+        """Calibrated relevance in [0, 1] for each (query, text, kind); every kind is in self.kinds."""
+
+    def close(self) -> None:
+        """Release clients or devices (called once, after the server has drained)."""
 
 
 ENGINES: Registry[JudgeEngine] = Registry(
-    "judge", {"embedding": "services.judge.engines.embedding:EmbeddingJudge"}
+    "judge",
+    {
+        "cross_encoder": "services.judge.engines.cross_encoder:CrossEncoderJudge",
+        "embedding": "services.judge.engines.embedding:EmbeddingJudge",
+        "lexical": "services.judge.engines.lexical:LexicalJudge",
+    },
 )
+
+
+def create_engines(settings: JudgeSettings) -> list[JudgeEngine]:
+    """One instance of every configured engine; each pair kind must be judged by at least one."""
+    engines = [ENGINES.get(name)(settings) for name in settings.engine_list]
+    for kind in PairKind:
+        if not any(kind in engine.kinds for engine in engines):
+            raise ConfigError(
+                f"no judge engine in TAILSYNTH_JUDGE_ENGINES={settings.engines!r} judges {kind.value} pairs"
+            )
+    return engines
