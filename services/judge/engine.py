@@ -45,12 +45,16 @@ ENGINES: Registry[JudgeEngine] = Registry(
 )
 
 
-def create_engines(settings: JudgeSettings) -> list[JudgeEngine]:
-    """One instance of every configured engine; each pair kind must be judged by at least one."""
-    engines = [ENGINES.get(name)(settings) for name in settings.engine_list]
+def check_kinds(engines: list[JudgeEngine]) -> None:
+    """Every pair kind must be judged by at least one engine."""
     for kind in PairKind:
         if not any(kind in engine.kinds for engine in engines):
+            names = ",".join(engine.name for engine in engines)
             raise ConfigError(
-                f"no judge engine in TAILSYNTH_JUDGE_ENGINES={settings.engines!r} judges {kind.value} pairs"
+                f"no judge engine in TAILSYNTH_JUDGE_ENGINES={names!r} judges {kind.value} pairs"
             )
-    return engines
+
+
+def create_engines(settings: JudgeSettings) -> list[JudgeEngine]:
+    """One instance of every configured engine."""
+    return [ENGINES.get(name)(settings) for name in settings.engine_list]
