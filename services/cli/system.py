@@ -69,6 +69,9 @@ class LocalSystem:
                 "TRANSFORMERS_OFFLINE": "1",
             }
         )
+        # The judge caches engine scores in the Redis the gateway uses, unless told otherwise.
+        if "TAILSYNTH_JUDGE_CACHE_URL" not in self.base_env:
+            env["TAILSYNTH_JUDGE_CACHE_URL"] = self.redis_url or ""
         for name in GRPC_SERVICES:
             port = getattr(self.ports, name)
             env[f"TAILSYNTH_{name.upper()}_BIND"] = f"127.0.0.1:{port}"

@@ -89,10 +89,15 @@ class Pair(BaseModel):
     pair_id: str = Field(description="Deterministic id of (normalised query, product id).")
     product_id: str
     title: str
-    score: float = Field(description="Judge's calibrated relevance to the original query, [0, 1].")
-    label: str = Field(description="exact, partial or irrelevant.")
+    score: float = Field(
+        description="The judges' combined calibrated relevance to the original query, [0, 1]."
+    )
+    label: str = Field(description="exact, partial or irrelevant (graded from score).")
     accepted: bool
-    reason: str
+    reason: str = Field(description="Why: each judge's score against its threshold (or the ensemble's).")
+    judges: dict[str, float] = Field(
+        default_factory=dict, description="Each judge engine's score for the pair, [0, 1]."
+    )
     retrieved_by: list[str] = Field(description="The query and/or rewrites whose top-k held this product.")
     found_by_query: bool = Field(description="The original query retrieved it too.")
     retrieval_score: float = Field(description="Best cosine similarity over the texts that retrieved it.")
@@ -105,7 +110,10 @@ class Candidate(BaseModel):
     source: str
     accepted: bool
     reason: str
-    relevance: float = Field(description="Intent judge score, [0, 1].")
+    relevance: float = Field(description="Intent judges' combined score, [0, 1].")
+    judges: dict[str, float] = Field(
+        default_factory=dict, description="Each judge engine's intent score, [0, 1]."
+    )
 
 
 class RewritesStage(BaseModel):

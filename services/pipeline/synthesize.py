@@ -87,6 +87,10 @@ def _merge_hits(searches: list[tuple[str, list[Hit]]]) -> dict[str, _Found]:
     return found
 
 
+def engine_scores(judgment: judge_pb2.Judgment) -> dict[str, float]:
+    return {e.engine: round(e.score, 4) for e in judgment.engine_scores}
+
+
 def _pair(query: str, found: _Found, judgment: judge_pb2.Judgment) -> Pair:
     return Pair(
         pair_id=pair_id(query, found.hit.product_id),
@@ -96,6 +100,7 @@ def _pair(query: str, found: _Found, judgment: judge_pb2.Judgment) -> Pair:
         label=LABELS.get(judgment.label, "irrelevant"),
         accepted=judgment.accepted,
         reason=judgment.reason,
+        judges=engine_scores(judgment),
         retrieved_by=found.retrieved_by,
         found_by_query=found.found_by_query,
         retrieval_score=round(found.hit.score, 4),
@@ -171,7 +176,12 @@ class SynthesisPipeline:
         yield RewritesStage(
             candidates=[
                 Candidate(
-                    text=c.text, source=c.source, accepted=j.accepted, reason=j.reason, relevance=j.score
+                    text=c.text,
+                    source=c.source,
+                    accepted=j.accepted,
+                    reason=j.reason,
+                    relevance=j.score,
+                    judges=engine_scores(j),
                 )
                 for c, j in zip(candidates, intent, strict=True)
             ],

@@ -303,6 +303,8 @@ def test_dev_overlay() -> None:
     assert set(deployments) == {"rewriter", "retriever", "judge", "gateway", "sink", "worker", "redis"}
     assert all(d["spec"].get("replicas") == 1 for d in deployments.values())
     assert "redis" in by_kind(docs, "Service")
+    judge_config = configmap_data(docs, main_container(deployments["judge"]))
+    assert judge_config["TAILSYNTH_JUDGE_CACHE_URL"] == judge_config["TAILSYNTH_REDIS_URL"], "judge cache"
     for name in GRPC_PORTS:
         assert "nvidia.com/gpu" not in main_container(deployments[name])["resources"]["limits"]
     assert not [d for d in docs if is_custom_resource(d)], "dev must not need KEDA"
@@ -345,6 +347,9 @@ def test_prod_overlay() -> None:
         ref = env_of(container)["TAILSYNTH_REDIS_URL"]["valueFrom"]["secretKeyRef"]
         assert ref["name"] and ref["key"]
         assert "TAILSYNTH_REDIS_URL" not in configmap_data(docs, container)
+    judge = main_container(deployments["judge"])
+    assert env_of(judge)["TAILSYNTH_JUDGE_CACHE_URL"]["valueFrom"]["secretKeyRef"] == ref
+    assert "TAILSYNTH_JUDGE_CACHE_URL" not in configmap_data(docs, judge)
 
     # KEDA scales the workers on the query queue's consumer-group lag.
     scaled = by_kind(docs, "ScaledObject")["worker"]
