@@ -122,3 +122,9 @@ class JudgeSettings(GrpcServiceSettings):
     @property
     def engine_list(self) -> list[str]:
         return self.engines.split(",")
+
+    # The business judge (cross_encoder engine), trained by `synth judge train`.
+    cross_encoder_model: Path | None = Field(
+        None,
+        description="Cross-encoder model directory; unset: the one <state dir>/models/judge/CURRENT names.",
+    )
