@@ -7,6 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
+from services.cli.judge import add_commands as add_judge_commands
 from services.core.errors import ConfigError, InvalidInput
 from services.core.logging import setup_logging
 from services.core.settings import load_settings
@@ -253,6 +254,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="one row per (prompt, chosen, rejected) pair, as DPO trainers read",
     )
     preferences.set_defaults(func=_export_preferences)
+
+    add_judge_commands(commands)
 
     config = commands.add_parser("config", help="print every TAILSYNTH_ environment variable as a table")
     config.set_defaults(func=_config)
