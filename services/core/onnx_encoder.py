@@ -1,8 +1,8 @@
 """ONNX Runtime backend for the sentence encoder, exported from the same MiniLM weights on first use.
 
-The export (transformer + mean pooling + L2 normalisation, ~5 s) needs torch and `onnx`; serving needs
-only onnxruntime and the tokenizer. The graph is refused unless it reproduces PyTorch's embeddings
-(cosine >= MIN_COSINE on every probe text). With a cache dir the verified graph is written there once
+The export (transformer + mean pooling + L2 normalisation, then onnxruntime's transformer fusions;
+~10 s) needs torch and `onnx`; serving needs only onnxruntime and the tokenizer. The graph is refused
+unless it reproduces PyTorch's embeddings (cosine >= MIN_COSINE on every probe text). With a cache dir the verified graph is written there once
 (file lock, temporary file renamed into place); without one it lives in memory for this process.
 """
 
@@ -55,13 +55,38 @@ def _pipeline_parts(model: Any) -> tuple[Any, int]:
     return modules[0].auto_model, int(model.max_seq_length)
 
 
+def fuse(graph: bytes, config: Any) -> bytes:
+    """Fuse attention, GELU and layer norms (onnxruntime's transformer optimizer): ~10% faster on CPU.
+    An unfused graph is still correct, so a fusion failure only costs that."""
+    try:
+        import onnx
+        from onnxruntime.transformers import optimizer
+
+        fused = optimizer.optimize_model(
+            onnx.load_from_string(graph),
+            model_type="bert",
+            num_heads=int(config.num_attention_heads),
+            hidden_size=int(config.hidden_size),
+            opt_level=1,
+        )
+        fused_ops = {op: n for op, n in fused.get_fused_operator_statistics().items() if n}
+        log.info("fused ONNX operators: %s", fused_ops)
+        return bytes(fused.model.SerializeToString())
+    except Exception as error:
+        log.warning("ONNX graph left unfused: %r", error)
+        return graph
+
+
 def export(path: Path) -> tuple[bytes, float, int]:
     """Export the model at `path`; return (ONNX bytes, lowest probe cosine vs PyTorch, max length)."""
     import torch
     from sentence_transformers import SentenceTransformer
 
     reference = SentenceTransformer(str(path), device="cpu")
-    auto_model, max_length = _pipeline_parts(reference)
+    _, max_length = _pipeline_parts(reference)
+    # Traced with eager attention: its graph is the pattern ONNX Runtime fuses into Attention ops.
+    traced = SentenceTransformer(str(path), device="cpu", model_kwargs={"attn_implementation": "eager"})
+    auto_model, _ = _pipeline_parts(traced)
 
     class Pooled(torch.nn.Module):
         def __init__(self) -> None:
@@ -94,7 +119,7 @@ def export(path: Path) -> tuple[bytes, float, int]:
             opset_version=OPSET,
             dynamo=False,  # the dynamo exporter needs onnxscript; the TorchScript one traces this model exactly
         )
-    graph = buffer.getvalue()
+    graph = fuse(buffer.getvalue(), auto_model.config)
     candidate = OnnxBackend(graph, reference.tokenizer, max_length, batch_size=8)
     expected = reference.encode(
         PROBES, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
@@ -110,7 +135,7 @@ def cached_graph(path: Path, cache_dir: Path) -> tuple[Path, int]:
     import onnxruntime
     import torch
 
-    stem = f"{path.name}-{fingerprint(path)}-torch{torch.__version__}-opset{OPSET}".replace("+", "_")
+    stem = f"{path.name}-{fingerprint(path)}-torch{torch.__version__}-opset{OPSET}-fused".replace("+", "_")
     target = cache_dir / "onnx" / f"{stem}.onnx"
     meta = target.with_suffix(".json")
     if target.is_file() and meta.is_file():

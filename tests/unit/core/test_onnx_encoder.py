@@ -7,6 +7,7 @@ import csv
 from pathlib import Path
 
 import numpy as np
+import onnx
 import pytest
 
 from services.core import onnx_encoder
@@ -74,6 +75,8 @@ def test_the_graph_is_exported_once_and_then_loaded_from_the_cache(
 ) -> None:
     graphs = list((cache_dir / "onnx").glob("*.onnx"))
     assert len(graphs) == 1
+    operators = {node.op_type for node in onnx.load(str(graphs[0])).graph.node}
+    assert {"Attention", "SkipLayerNormalization"} <= operators  # onnxruntime's fusions applied
     meta = graphs[0].with_suffix(".json").read_text()
     assert '"min_probe_cosine": 0.99' in meta or '"min_probe_cosine": 1.0' in meta
 
