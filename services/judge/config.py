@@ -108,6 +108,13 @@ class JudgeSettings(GrpcServiceSettings):
             raise ValueError("expected distinct engine names separated by commas")
         return ",".join(names)
 
+    @field_validator("cache_url")
+    @classmethod
+    def _redis_url(cls, value: str) -> str:
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("expected a redis://, rediss:// or unix:// URL (or nothing: no cache)")
+        return value
+
     @model_validator(mode="after")
     def _consistent(self) -> JudgeSettings:
         if self.partial_at > self.exact_at:

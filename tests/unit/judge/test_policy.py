@@ -95,6 +95,8 @@ def test_bad_threshold_settings_are_refused() -> None:
         JudgeSettings(product_thresholds="embedding=1.5")
     with pytest.raises(ValueError, match="policy"):
         JudgeSettings(policy="majority")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="redis://"):
+        JudgeSettings(cache_url="localhost:6379")
 
 
 def test_a_policy_naming_a_judge_that_does_not_run_is_refused() -> None:
