@@ -2,6 +2,7 @@
 
 Concurrent Judge calls' pairs for an engine are scored in one `engine.score` call (Batcher), identical
 pairs once. Each engine has its own thread, so a slow judge (a remote LLM) does not hold up the others.
+A cheap engine (microseconds a pair) runs on the event loop, unbatched and uncached.
 
 Metrics:
 - tailsynth_judge_batch_pairs{engine}: pairs scored together in one engine call.
@@ -63,13 +64,13 @@ class EngineScorer:
         on_work: Callable[[], None] = lambda: None,
     ) -> None:
         self.engine = engine
-        self.cache = cache
+        self.cache = None if engine.cheap else cache
         self._on_work = on_work
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"judge-{engine.name}")
         self.batcher: Batcher[list[Pair], list[float]] = Batcher(
             self._score_batch,
             self._run,
-            max_weight=max_pairs,
+            max_weight=0 if engine.cheap else max_pairs,
             max_wait_s=wait_ms / 1000,
             weight=len,
             on_batch=self._observe,
@@ -80,8 +81,11 @@ class EngineScorer:
         return self.engine.name
 
     async def _run(self, fn: Callable[..., R], *args: Any) -> R:
-        work = functools.partial(contextvars.copy_context().run, fn, *args)
-        result = await asyncio.get_running_loop().run_in_executor(self._executor, work)
+        if self.engine.cheap:
+            result = fn(*args)
+        else:
+            work = functools.partial(contextvars.copy_context().run, fn, *args)
+            result = await asyncio.get_running_loop().run_in_executor(self._executor, work)
         self._on_work()
         return result
 

@@ -26,6 +26,9 @@ Pair = tuple[str, str, PairKind]  # (query, text, kind)
 
 class JudgeEngine(Engine[JudgeSettings]):
     kinds: ClassVar[frozenset[PairKind]] = frozenset(PairKind)
+    # An engine that scores a pair in microseconds is neither batched across calls nor cached: the
+    # batch wait and the Redis round trip would cost more than the scoring.
+    cheap: ClassVar[bool] = False
 
     @abstractmethod
     def score(self, pairs: list[Pair]) -> list[float]:

@@ -25,6 +25,7 @@ def terms(text: str) -> set[str]:
 
 class LexicalJudge(JudgeEngine):
     name = "lexical"
+    cheap = True
 
     def load(self) -> None:
         pass

@@ -140,7 +140,10 @@ async def test_a_second_call_is_served_from_the_cache_and_thresholds_reuse_it(
         assert not any(e.cached for j in first.judgments for e in j.engine_scores)
         calls = len(product_only.calls)
         second = await stub.Judge(pairs, timeout=10)
-        assert all(e.cached for j in second.judgments for e in j.engine_scores)
+        # the lexical judge is cheap: scoring it again costs less than a Redis round trip
+        assert [[(e.engine, e.cached) for e in j.engine_scores] for j in second.judgments] == [
+            [("lexical", False), ("product_only", True)]
+        ] * 2
         assert len(product_only.calls) == calls
         assert [j.score for j in second.judgments] == [j.score for j in first.judgments]
     # another policy (stricter thresholds) decides again from the cached engine scores
@@ -151,7 +154,7 @@ async def test_a_second_call_is_served_from_the_cache_and_thresholds_reuse_it(
     ):
         third = await stub.Judge(pairs, timeout=10)
         assert product_only.calls == []
-        assert all(e.cached for j in third.judgments for e in j.engine_scores)
+        assert all(e.cached for j in third.judgments for e in j.engine_scores if e.engine == "product_only")
         assert first.judgments[0].accepted and not third.judgments[0].accepted
         assert "product_only 0.90 < threshold 0.95" in third.judgments[0].reason
         assert third.judge_version != first.judge_version
@@ -231,3 +234,11 @@ def test_configuration_errors_name_the_problem() -> None:
         JudgeSettings(engines="lexical,lexical")
     assert [type(e) for e in create_engines(JudgeSettings(engines="lexical"))] == [LexicalJudge]
     assert {"embedding", "lexical"} <= set(ENGINES.names())
+
+
+def test_a_cheap_engine_is_neither_batched_nor_cached(redis_server: EmbeddedRedis) -> None:
+    settings = JudgeSettings(cache_url=redis_server.url)
+    service = JudgeService(settings, engines=[ProductOnlyJudge(settings), LexicalJudge(settings)])
+    product_only, lexical = service.scorers
+    assert product_only.batcher.enabled and product_only.cache is service.cache is not None
+    assert not lexical.batcher.enabled and lexical.cache is None
