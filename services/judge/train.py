@@ -206,7 +206,8 @@ def train(
         )
         relevant = np.array([p.relevant for p in eval_pairs])
         slope, intercept = fit_platt(logits, relevant)
-        manifest["eval"] = summary(logits, relevant)
+        # On calibrated scores, so the thresholds it names are the engine's (AUC and PR do not change).
+        manifest["eval"] = summary(1 / (1 + np.exp(-(slope * logits + intercept))), relevant)
     manifest["calibration"] = {"platt": [slope, intercept], "fitted_on": "eval split"}
     version = f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{key[:8]}"
     manifest["version"] = version
