@@ -9,7 +9,7 @@ PROTO_STAMP := services/gen/.generated
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run test test-fast lint proto venv vllm-env clean index bench bench-rewriter bench-encoder bench-retriever faiss-gpu-check loadtest k8s
+.PHONY: run test test-fast lint proto venv vllm-env clean index bench bench-rewriter bench-encoder bench-retriever bench-judge faiss-gpu-check loadtest k8s
 
 venv: $(STAMP)
 
@@ -86,7 +86,7 @@ loadtest: $(STAMP) $(PROTO_STAMP)
 	$(BIN)/python loadtests/run_headless.py $(LOADTEST_ARGS)
 
 # Benchmarks write reports under reports/ (not tests: numbers, not pass/fail). `make bench` runs them all.
-bench: bench-rewriter bench-encoder bench-retriever
+bench: bench-rewriter bench-encoder bench-retriever bench-judge
 
 # HF vs vLLM rewrite throughput at concurrency 1 and 16, each engine in its own venv (~6 min);
 # options pass through, e.g. make bench-rewriter BENCH_REWRITER_ARGS="--repeats 5".
@@ -112,6 +112,13 @@ DATA_DIR ?= ../shared/data
 BENCH_RETRIEVER_ARGS ?=
 bench-retriever: $(STAMP) $(PROTO_STAMP)
 	$(BIN)/python benchmarks/retriever_bench.py --data-dir $(DATA_DIR) $(BENCH_RETRIEVER_ARGS)
+
+# Pairs/s of each judge engine through the real judge gRPC service: concurrency 1 and 16 with the score cache
+# off, 16 with cross-request batching off, and 16 from a warm cache (~5 min for embedding,lexical); writes
+# reports/bench-judge.md, e.g. make bench-judge BENCH_JUDGE_ARGS="--engines embedding,cross_encoder".
+BENCH_JUDGE_ARGS ?=
+bench-judge: $(STAMP) $(PROTO_STAMP)
+	$(BIN)/python benchmarks/judge_bench.py $(BENCH_JUDGE_ARGS)
 
 clean:
 	rm -rf services/gen .pytest_cache .mypy_cache .ruff_cache
