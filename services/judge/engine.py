@@ -44,6 +44,7 @@ ENGINES: Registry[JudgeEngine] = Registry(
         "cross_encoder": "services.judge.engines.cross_encoder:CrossEncoderJudge",
         "embedding": "services.judge.engines.embedding:EmbeddingJudge",
         "lexical": "services.judge.engines.lexical:LexicalJudge",
+        "llm": "services.judge.engines.llm:LLMJudge",
     },
 )
 
