@@ -20,6 +20,7 @@ from services.core.encoder import Encoder
 from services.retriever.catalog import Product
 
 Hits = list[list[tuple[Product, float]]]  # per text: (product, score), best first
+Answer = tuple[str, Hits]  # the version of the index that answered, and its hits
 
 SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 BATCH_REQUESTS = Histogram(
@@ -81,11 +82,11 @@ def observe(stats: BatchStats) -> None:
 
 
 def search_batcher(
-    search: Callable[[list[SearchItem]], list[Hits]],
+    search: Callable[[list[SearchItem]], list[Answer]],
     run: Callable[..., Awaitable[Any]],
     max_texts: int,
     wait_ms: float,
-) -> Batcher[SearchItem, Hits]:
+) -> Batcher[SearchItem, Answer]:
     return Batcher(
         search,
         run,

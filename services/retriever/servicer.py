@@ -13,7 +13,7 @@ from services.core.grpc_server import GrpcService
 from services.core.metrics import GRPC_ITEMS
 from services.core.text import clean
 from services.gen.synth.v1 import common_pb2, retriever_pb2, retriever_pb2_grpc
-from services.retriever.batching import Hits, SearchItem, search_batcher, search_many
+from services.retriever.batching import Answer, SearchItem, search_batcher, search_many
 from services.retriever.catalog import Product
 from services.retriever.config import RetrieverSettings
 from services.retriever.gpu import move_to_gpu
@@ -110,13 +110,14 @@ class RetrieverService(GrpcService, retriever_pb2_grpc.RetrieverServicer):
                 raise InvalidInput(f"texts[{i}] is longer than {MAX_TEXT_CHARS} characters")
         return cleaned
 
-    def _search_sync(self, items: list[SearchItem]) -> list[Hits]:
+    def _search_sync(self, items: list[SearchItem]) -> list[Answer]:
         """One batch of Search calls (worker thread): encoded together, searched once per top_k."""
-        if self.encoder is None or self.index is None:
+        index = self.index  # read once: a reload may swap self.index while this batch runs
+        if self.encoder is None or index is None:
             raise NotReady("retriever is still loading its index")
-        return search_many(self.encoder, self.index, items)
+        return [(index.version, hits) for hits in search_many(self.encoder, index, items)]
 
-    async def _search(self, texts: list[str], top_k: int) -> Hits:
+    async def _search(self, texts: list[str], top_k: int) -> Answer:
         return await self.batcher.submit(SearchItem(texts, top_k))
 
     async def close(self) -> None:
@@ -129,9 +130,8 @@ class RetrieverService(GrpcService, retriever_pb2_grpc.RetrieverServicer):
         self, request: retriever_pb2.SearchRequest, context: grpc.aio.ServicerContext
     ) -> retriever_pb2.SearchResponse:
         texts = self._validate(list(request.texts), request.top_k)
-        results = await self._search(texts, request.top_k)
+        index_version, results = await self._search(texts, request.top_k)
         GRPC_ITEMS.labels(self.name, "Search").inc(len(texts))
-        assert self.index is not None
         return retriever_pb2.SearchResponse(
             results=[
                 retriever_pb2.HitList(
@@ -139,7 +139,7 @@ class RetrieverService(GrpcService, retriever_pb2_grpc.RetrieverServicer):
                 )
                 for hits in results
             ],
-            index_version=self.index.version,
+            index_version=index_version,
         )
 
     async def Describe(

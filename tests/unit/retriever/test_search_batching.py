@@ -156,6 +156,7 @@ async def test_batching_off_encodes_every_call_alone() -> None:
     service.encoder = Encoder.from_backend(backend, "hash:test")
     service.index = NumpyIndex()  # type: ignore[assignment]
     results = await asyncio.gather(*(service._search([f"q{i}"], 2) for i in range(4)))
-    assert [len(r[0]) for r in results] == [2, 2, 2, 2]
+    assert [len(hits[0]) for _, hits in results] == [2, 2, 2, 2]
+    assert {version for version, _ in results} == {"test-index"}  # each answer names its index
     assert sorted(backend.calls) == [["q0"], ["q1"], ["q2"], ["q3"]]
     await service.close()
