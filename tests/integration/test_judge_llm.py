@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import grpc
 import numpy as np
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from services.core.errors import ConfigError
 from services.core.llm.labels import label_token_ids
+from services.core.redis_server import free_port
+from services.gen.synth.v1 import common_pb2, judge_pb2, judge_pb2_grpc
 from services.judge.config import JudgeSettings
 from services.judge.engine import PairKind
 from services.judge.engines.llm import LLMJudge
@@ -65,3 +73,62 @@ def test_labels_are_checked_against_the_real_tokenizer(judge: LLMJudge) -> None:
     with pytest.raises(ConfigError, match="' 1' is 2 tokens"):
         label_token_ids(tokenizer, [" 1", " 2", " 3", " 4"], "probe")
     assert judge.version.startswith("llm:hf:smollm2-135m-instruct")
+
+
+@pytest.fixture(scope="module")
+def server(rewriter_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[grpc.Channel]:
+    """The judge service as its own process with only the llm engine (hf backend)."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "TAILSYNTH_STATE_DIR": str(tmp_path_factory.mktemp("judge-state")),
+        "TAILSYNTH_JUDGE_BIND": f"127.0.0.1:{port}",
+        "TAILSYNTH_JUDGE_ENGINES": "llm",
+        "TAILSYNTH_JUDGE_LLM_MODEL_DIR": str(rewriter_model_dir),
+        "TAILSYNTH_JUDGE_HEALTH_INTERVAL_S": "300",
+    }
+    log = tmp_path_factory.mktemp("judge-log") / "judge.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "services.judge"], env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    health = health_pb2_grpc.HealthStub(channel)
+    deadline = time.monotonic() + 240
+    try:
+        while True:
+            assert process.poll() is None, log.read_text(errors="replace")[-4000:]
+            try:
+                if health.Check(health_pb2.HealthCheckRequest(), timeout=1).status == 1:
+                    break
+            except grpc.RpcError:
+                pass
+            assert time.monotonic() < deadline, "judge not SERVING"
+            time.sleep(0.2)
+        yield channel
+    finally:
+        channel.close()
+        process.terminate()
+        process.wait(30)
+
+
+def test_the_judge_service_serves_the_llm_engine_for_both_kinds(server: grpc.Channel) -> None:
+    stub = judge_pb2_grpc.JudgeStub(server)
+    info = stub.Describe(common_pb2.DescribeRequest(), timeout=10)
+    assert info.engine == "llm" and info.details["engine.llm"] == "query_product,query_rewrite"
+    product, rewrite = judge_pb2.PAIR_KIND_QUERY_PRODUCT, judge_pb2.PAIR_KIND_QUERY_REWRITE
+    items = [(q, a, product) for q, a, _ in PRODUCT_PAIRS] + [(q, b, product) for q, _, b in PRODUCT_PAIRS]
+    items += [(q, a, rewrite) for q, a, _ in REWRITE_PAIRS] + [(q, b, rewrite) for q, _, b in REWRITE_PAIRS]
+    request = judge_pb2.JudgeRequest(
+        pairs=[judge_pb2.JudgePair(query=q, text=t, kind=k) for q, t, k in items]
+    )
+    reply = stub.Judge(request, timeout=300)
+    assert "llm:hf:smollm2-135m-instruct" in reply.judge_version and "product_v1@" in reply.judge_version
+    scores = []
+    for judgment in reply.judgments:
+        (engine_score,) = judgment.engine_scores
+        assert engine_score.engine == "llm" and 0.0 <= engine_score.score <= 1.0
+        scores.append(engine_score.score)
+    n, m = len(PRODUCT_PAIRS), len(REWRITE_PAIRS)
+    assert np.mean(scores[:n]) > np.mean(scores[n : 2 * n])
+    assert np.mean(scores[2 * n : 2 * n + m]) > np.mean(scores[2 * n + m :])
