@@ -65,6 +65,8 @@ class IndexResult:
     size_mib: float
     sweep: list[Point] = field(default_factory=list)
     chosen: Point | None = None
+    exact_qps_b1: float = 0.0  # Flat timed right beside the chosen point, on the same queries
+    exact_qps_b64: float = 0.0
 
 
 def clustered(n: int, dim: int, clusters: int, seed: int) -> np.ndarray:
@@ -99,22 +101,43 @@ def size_mib(index: faiss.Index) -> float:
     return float(faiss.serialize_index(index).nbytes) / 2**20
 
 
-def bench_index(
-    spec: IndexSpec, vectors: np.ndarray, queries: np.ndarray, exact: np.ndarray | None, batch1: int
-) -> tuple[IndexResult, np.ndarray | None]:
-    """Build one index, sweep its knob, time batch 1 at the chosen point; returns Flat's labels as truth."""
+def build(spec: IndexSpec, vectors: np.ndarray) -> tuple[faiss.Index, IndexSpec, float]:
     spec = resolve_spec(spec, len(vectors), vectors.shape[1])
     started = time.perf_counter()
     index = new_index(spec, vectors.shape[1], vectors if spec.is_ivf else None)
     add_vectors(index, spec.kind, vectors, np.arange(len(vectors), dtype=np.int64))
-    result = IndexResult(spec.kind, asdict(spec), time.perf_counter() - started, size_mib(index))
+    return index, spec, time.perf_counter() - started
+
+
+def bench_flat(
+    vectors: np.ndarray, queries: np.ndarray, batch1: int
+) -> tuple[IndexResult, faiss.Index, np.ndarray]:
+    """The exact reference: its labels are the ground truth for recall."""
+    index, spec, build_s = build(IndexSpec("flat"), vectors)
+    result = IndexResult("flat", asdict(spec), build_s, size_mib(index))
+    qps, labels = timed_search(index, "flat", queries, 64, SearchParams(), 0)
+    point = Point("exact", 0, 1.0, qps)
+    point.qps_b1, _ = timed_search(index, "flat", queries[:batch1], 1, SearchParams(), 0)
+    result.sweep, result.chosen = [point], point
+    result.exact_qps_b1, result.exact_qps_b64 = point.qps_b1, point.qps_b64
+    print(f"  flat: {point.qps_b1:.1f} q/s at batch 1, {qps:.1f} at batch 64", flush=True)
+    return result, index, labels
+
+
+def bench_index(
+    spec: IndexSpec,
+    vectors: np.ndarray,
+    queries: np.ndarray,
+    exact: np.ndarray,
+    flat: faiss.Index,
+    batch1: int,
+    flat_batch1: int,
+) -> IndexResult:
+    """Build one index, sweep its knob, then time the chosen point and Flat side by side (same queries,
+    same minute), so the speed-up is not skewed by whatever else the machine did in between."""
+    index, spec, build_s = build(spec, vectors)
+    result = IndexResult(spec.kind, asdict(spec), build_s, size_mib(index))
     print(f"  {spec.kind}: built in {result.build_s:.1f}s, {result.size_mib:.0f} MiB", flush=True)
-    if exact is None:  # Flat: the reference
-        qps, labels = timed_search(index, spec.kind, queries, 64, SearchParams(), spec.nlist)
-        point = Point("exact", 0, 1.0, qps)
-        point.qps_b1, _ = timed_search(index, spec.kind, queries[:batch1], 1, SearchParams(), spec.nlist)
-        result.sweep, result.chosen = [point], point
-        return result, labels
     knob, values = SWEEPS[spec.kind]
     for value in values:
         if knob == "nprobe" and value > spec.nlist:
@@ -128,20 +151,24 @@ def bench_index(
     good = [p for p in result.sweep if p.recall >= TARGET_RECALL]
     result.chosen = max(good, key=lambda p: p.qps_b64) if good else max(result.sweep, key=lambda p: p.recall)
     chosen_params = SearchParams(**{knob: result.chosen.value})
+    paired = queries[: max(64, min(len(queries), 256))]
+    result.chosen.qps_b64, _ = timed_search(index, spec.kind, paired, 64, chosen_params, spec.nlist)
+    result.exact_qps_b64, _ = timed_search(flat, "flat", paired, 64, SearchParams(), 0)
     result.chosen.qps_b1, _ = timed_search(index, spec.kind, queries[:batch1], 1, chosen_params, spec.nlist)
-    return result, None
+    result.exact_qps_b1, _ = timed_search(flat, "flat", queries[:flat_batch1], 1, SearchParams(), 0)
+    return result
 
 
 def bench_vectors(
     name: str, vectors: np.ndarray, queries: np.ndarray, kinds: list[str], batch1: int, hnsw_ef: int
 ) -> dict[str, Any]:
     print(f"{name}: {len(vectors)} x {vectors.shape[1]}, {len(queries)} queries", flush=True)
-    flat, exact = bench_index(IndexSpec("flat"), vectors, queries, None, max(20, batch1 // 10))
-    assert exact is not None
-    results = [flat]
+    flat_batch1 = max(10, batch1 // 10)
+    flat_result, flat, exact = bench_flat(vectors, queries, flat_batch1)
+    results = [flat_result]
     for kind in kinds:
         spec = IndexSpec(kind, ef_construction=hnsw_ef)
-        results.append(bench_index(spec, vectors, queries, exact, batch1)[0])
+        results.append(bench_index(spec, vectors, queries, exact, flat, batch1, flat_batch1))
     return {"name": name, "count": len(vectors), "dim": int(vectors.shape[1]), "indexes": results}
 
 
@@ -252,20 +279,20 @@ def wait_serving(port: int, server: subprocess.Popen[bytes], timeout_s: float = 
 
 
 def dataset_table(data: dict[str, Any]) -> list[str]:
-    flat = data["indexes"][0].chosen
     lines = [
         f"### {data['name']}: {data['count']:,} x {data['dim']}",
         "",
         "| index | search setting | build s | size MiB | recall@10 | q/s batch 1 | q/s batch 64 "
-        "| x exact (b1) | x exact (b64) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| exact q/s beside it (b1 / b64) | x exact (b1) | x exact (b64) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for result in data["indexes"]:
         p = result.chosen
         setting = "exact" if p.knob == "exact" else f"{p.knob}={p.value}"
         lines.append(
             f"| {result.kind} | {setting} | {result.build_s:.1f} | {result.size_mib:.0f} | {p.recall:.4f} "
-            f"| {p.qps_b1:.0f} | {p.qps_b64:.0f} | {p.qps_b1 / flat.qps_b1:.1f} | {p.qps_b64 / flat.qps_b64:.1f} |"
+            f"| {p.qps_b1:.0f} | {p.qps_b64:.0f} | {result.exact_qps_b1:.1f} / {result.exact_qps_b64:.1f} "
+            f"| {p.qps_b1 / result.exact_qps_b1:.1f} | {p.qps_b64 / result.exact_qps_b64:.1f} |"
         )
     sweeps = [
         f"{r.kind}: " + ", ".join(f"{p.knob}={p.value} {p.recall:.3f}/{p.qps_b64:.0f}" for p in r.sweep)
@@ -277,20 +304,19 @@ def dataset_table(data: dict[str, Any]) -> list[str]:
 
 def verdict(datasets: list[dict[str, Any]]) -> str:
     largest = max(datasets, key=lambda d: d["count"] if d["name"].startswith("synthetic") else -1)
-    flat = largest["indexes"][0].chosen
     best = max(
         (r for r in largest["indexes"][1:] if r.chosen.recall >= TARGET_RECALL),
-        key=lambda r: r.chosen.qps_b64 / flat.qps_b64,
+        key=lambda r: r.chosen.qps_b64 / r.exact_qps_b64,
         default=None,
     )
     if best is None:
         return f"Target (>= {TARGET_SPEEDUP:.0f}x exact q/s at recall@10 >= {TARGET_RECALL}): no index reached the recall."
-    ratio = best.chosen.qps_b64 / flat.qps_b64
+    ratio = best.chosen.qps_b64 / best.exact_qps_b64
     met = "met" if ratio >= TARGET_SPEEDUP else "missed"
     return (
         f"Target on {largest['name']} ({largest['count']:,}): >= {TARGET_SPEEDUP:.0f}x exact q/s at recall@10 >= "
         f"{TARGET_RECALL}: {best.kind} at {best.chosen.knob}={best.chosen.value} gives {ratio:.1f}x at batch 64 "
-        f"({best.chosen.qps_b1 / flat.qps_b1:.1f}x at batch 1), recall {best.chosen.recall:.4f}: **{met}**."
+        f"({best.chosen.qps_b1 / best.exact_qps_b1:.1f}x at batch 1), recall {best.chosen.recall:.4f}: **{met}**."
     )
 
 
@@ -302,7 +328,8 @@ def write_report(
         "",
         f"{meta['cpus']} CPUs, faiss {faiss.__version__} ({faiss.omp_get_max_threads()} threads), "
         f"Python {platform.python_version()}; {meta['queries']} queries, recall@10 against Flat; "
-        f"batch-1 q/s over {meta['batch1']} queries. {verdict(datasets)}",
+        f"batch-1 q/s over {meta['batch1']} queries (Flat: a tenth); each speed-up is against Flat timed right "
+        f"beside it on the same queries. {verdict(datasets)}",
         "",
     ]
     for data in datasets:
