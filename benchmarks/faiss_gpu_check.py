@@ -19,6 +19,7 @@ from typing import Any
 import faiss
 import numpy as np
 
+from benchmarks.retriever_bench import clustered
 from services.retriever.catalog import Product
 from services.retriever.gpu import move_to_gpu, visible_gpus
 from services.retriever.index import GPU_MAX_K, IndexSpec, ProductIndex, build_index
@@ -26,13 +27,6 @@ from services.retriever.index import GPU_MAX_K, IndexSpec, ProductIndex, build_i
 K = 10
 # Same-list agreement between a GPU and a CPU search of the same index (float sums differ in order).
 MIN_OVERLAP = {"flat": 0.999, "ivf_flat": 0.99, "ivf_pq": 0.95}
-
-
-def clustered(n: int, dim: int, clusters: int, seed: int) -> np.ndarray:
-    centres = np.random.default_rng(0).normal(size=(clusters, dim)).astype(np.float32)
-    rng = np.random.default_rng(seed)
-    block = centres[rng.integers(0, clusters, n)] + 0.3 * rng.standard_normal((n, dim), dtype=np.float32)
-    return block / np.linalg.norm(block, axis=1, keepdims=True)
 
 
 def copy_of(index: ProductIndex) -> ProductIndex:

@@ -1,12 +1,9 @@
-from collections.abc import Iterator
 from pathlib import Path
 
-import faiss
 import numpy as np
 import pytest
 
 from services.core.errors import ConfigError
-from services.retriever.catalog import Product
 from services.retriever.index import (
     IndexSpec,
     SearchParams,
@@ -16,27 +13,7 @@ from services.retriever.index import (
     save_index,
 )
 from services.retriever.index_types import auto_nlist, auto_pq_m, new_index, search_index
-
-
-def clustered(n: int, dim: int = 32, clusters: int = 20, seed: int = 0) -> np.ndarray:
-    """Normalised vectors around random centres (HNSW recall is meaningless on i.i.d. noise)."""
-    rng = np.random.default_rng(seed)
-    centres = rng.normal(size=(clusters, dim))
-    vectors = centres[rng.integers(0, clusters, n)] + 0.3 * rng.normal(size=(n, dim))
-    return (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
-
-
-def products(n: int) -> list[Product]:
-    return [Product(id=f"P{i}", title=f"product {i}") for i in range(n)]
-
-
-@pytest.fixture(autouse=True)
-def one_faiss_thread() -> Iterator[None]:
-    """k-means on shared, busy cores is many times slower with OpenMP threads waiting on each other."""
-    before = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(1)
-    yield
-    faiss.omp_set_num_threads(before)
+from tests.unit.retriever.vectors import clustered, products
 
 
 def test_auto_picks_flat_for_small_hnsw_for_mid_and_ivf_for_large_catalogs() -> None:

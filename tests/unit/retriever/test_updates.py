@@ -1,8 +1,6 @@
 import hashlib
-from collections.abc import Iterator
 from pathlib import Path
 
-import faiss
 import numpy as np
 import pytest
 
@@ -11,28 +9,7 @@ from services.retriever.catalog import Product
 from services.retriever.config import RetrieverSettings
 from services.retriever.index import CURRENT, IndexSpec, ProductIndex, build_index, load_index, save_index
 from services.retriever.updates import add_products, apply_update, remove_products
-
-
-def clustered(n: int, dim: int = 32, clusters: int = 20, seed: int = 0) -> np.ndarray:
-    """Normalised vectors around random centres (HNSW/IVF recall is meaningless on i.i.d. noise)."""
-    rng = np.random.default_rng(seed)
-    centres = rng.normal(size=(clusters, dim))
-    vectors = centres[rng.integers(0, clusters, n)] + 0.3 * rng.normal(size=(n, dim))
-    return (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
-
-
-def products(n: int) -> list[Product]:
-    return [Product(id=f"P{i}", title=f"product {i}") for i in range(n)]
-
-
-@pytest.fixture(autouse=True)
-def one_faiss_thread() -> Iterator[None]:
-    """k-means on shared, busy cores is many times slower with OpenMP threads waiting on each other."""
-    before = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(1)
-    yield
-    faiss.omp_set_num_threads(before)
-
+from tests.unit.retriever.vectors import clustered, products
 
 SPECS = [IndexSpec("flat"), IndexSpec("hnsw", 16, 100), IndexSpec("ivf_flat", nlist=16)]
 
