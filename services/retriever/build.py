@@ -23,6 +23,16 @@ from services.retriever.index import (
 log = logging.getLogger(__name__)
 
 
+def open_encoder(settings: RetrieverSettings) -> Encoder:
+    """The encoder the retriever's settings ask for; index builds, updates and the service share it."""
+    return Encoder(
+        device=settings.device,
+        batch_size=settings.encode_batch_size,
+        backend=settings.encoder_backend,
+        cache_dir=settings.models_dir,
+    )
+
+
 def index_is_current(settings: RetrieverSettings, catalog: Path) -> bool:
     """True when the served index was built from this exact catalog file."""
     try:
@@ -56,7 +66,7 @@ def spec_for(settings: RetrieverSettings, count: int) -> IndexSpec:
 def build_from_catalog(settings: RetrieverSettings, catalog: Path, encoder: Encoder | None = None) -> Path:
     started = time.perf_counter()
     products = shards.select(load_catalog(catalog), settings.shard_spec)
-    encoder = encoder or Encoder(device=settings.device, batch_size=settings.encode_batch_size)
+    encoder = encoder or open_encoder(settings)
     spec = spec_for(settings, len(products))
     log.info("encoding %d products (shard %s) from %s", len(products), settings.shard, catalog)
     vectors = encoder.encode([p.text() for p in products])

@@ -14,6 +14,7 @@ from services.core.metrics import GRPC_ITEMS
 from services.core.text import clean
 from services.gen.synth.v1 import common_pb2, retriever_pb2, retriever_pb2_grpc
 from services.retriever.batching import Answer, SearchItem, search_batcher, search_many
+from services.retriever.build import open_encoder
 from services.retriever.catalog import Product
 from services.retriever.config import RetrieverSettings
 from services.retriever.gpu import move_to_gpu
@@ -60,12 +61,7 @@ class RetrieverService(GrpcService, retriever_pb2_grpc.RetrieverServicer):
         return index
 
     def _load(self) -> None:
-        encoder = Encoder(
-            device=self.settings.device,
-            batch_size=self.settings.encode_batch_size,
-            backend=self.settings.encoder_backend,
-            cache_dir=self.settings.models_dir,
-        )
+        encoder = open_encoder(self.settings)
         self.index = self._open_index(encoder.fingerprint)
         self.encoder = encoder
 

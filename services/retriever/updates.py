@@ -26,6 +26,7 @@ import numpy as np
 from services.core.encoder import Encoder
 from services.core.errors import ConfigError, InvalidInput
 from services.retriever import shards
+from services.retriever.build import open_encoder
 from services.retriever.catalog import Product, load_catalog
 from services.retriever.config import RetrieverSettings
 from services.retriever.index import (
@@ -160,7 +161,7 @@ def update_lock(root: Path) -> Iterator[None]:
 def add_products(settings: RetrieverSettings, catalog: Path, encoder: Encoder | None = None) -> UpdateReport:
     """Add new products and replace changed ones (same id) from a catalog file."""
     products = load_catalog(catalog)
-    encoder = encoder or Encoder(device=settings.device, batch_size=settings.encode_batch_size)
+    encoder = encoder or open_encoder(settings)
     root = settings.resolved_index_dir
     report = UpdateReport()
     with update_lock(root):
