@@ -169,6 +169,9 @@ FUZZ_CHECKS = [
     checks.response_schema_conformance,
     checks.negative_data_rejection,
 ]
+# A 503 is /readyz's documented answer while a backend is busy or down (its body is still checked
+# against the schema): a loaded rewriter failing its health probe during fuzzing is not a server error.
+PROBE_CHECKS = [check for check in FUZZ_CHECKS if check is not checks.not_a_server_error]
 
 
 def test_fuzzed_requests_get_no_5xx_and_match_the_schema(live_system: LocalSystem) -> None:
@@ -195,7 +198,8 @@ def test_fuzzed_requests_get_no_5xx_and_match_the_schema(live_system: LocalSyste
                 suppress_health_check=list(HealthCheck),
             )
             def fuzz(case: schemathesis.Case) -> None:
-                case.call_and_validate(timeout=300, checks=FUZZ_CHECKS)
+                chosen = PROBE_CHECKS if case.operation.path == "/readyz" else FUZZ_CHECKS
+                case.call_and_validate(timeout=300, checks=chosen)
 
             try:
                 fuzz()
