@@ -46,6 +46,9 @@ REWRITES_SCHEMA = pa.schema(
         ("query", pa.string()),
         ("rewrites", pa.string()),  # JSON list of the ranked rewrites with their rewards
         ("dropped", pa.string()),  # JSON list of dropped candidates with reasons
+        # JSON list of the highest-scoring judge-rejected pairs {product_id, title, score}; files written
+        # before this column existed lack it, and records spooled before it read "" (no negatives).
+        ("rejected", pa.string()),
         ("pipeline_version", pa.string()),
         ("created_at", pa.float64()),
         ("stream_id", pa.string()),

@@ -3,7 +3,8 @@
 A Lua script adds the entry's id to a set and appends to the stream only when the id is new, so a
 pair synthesised twice (or by two gateways at once) enters the stream once. Besides one entry per
 accepted pair, each synthesis adds one `rewrites` entry: its ranked candidates with their rewards,
-the raw material of preference data for training rewriters (`synth export preferences`).
+the raw material of preference data for training rewriters (`synth export preferences`), and the
+highest-scoring pairs the judges rejected (hard negatives for `synth train retriever`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ return false
 
 PAIR = "pair"
 REWRITES = "rewrites"
+# The rejected pairs a rewrites record keeps: the highest-scoring ones, the negatives closest to acceptance.
+MAX_REJECTED = 10
 
 FIELDS = (
     "pair_id",
@@ -41,7 +44,16 @@ FIELDS = (
 )
 
 
-REWRITES_FIELDS = ("kind", "record_id", "query", "rewrites", "dropped", "pipeline_version", "created_at")
+REWRITES_FIELDS = (
+    "kind",
+    "record_id",
+    "query",
+    "rewrites",
+    "dropped",
+    "rejected",
+    "pipeline_version",
+    "created_at",
+)
 
 
 def is_pair(entry: dict[str, str]) -> bool:
@@ -58,6 +70,18 @@ def rewrites_record_id(query: str, pipeline_version: str, rewrites_json: str) ->
     return f"{REWRITES}:{hashlib.sha256(key.encode()).hexdigest()[:32]}"
 
 
+def rejected_json(result: SynthesisResult, limit: int = MAX_REJECTED) -> str:
+    """The judge-rejected pairs with the highest scores, as a JSON list of {product_id, title, score}."""
+    rejected = sorted((p for p in result.pairs if not p.accepted), key=lambda p: (-p.score, p.product_id))
+    return json.dumps(
+        [
+            {"product_id": p.product_id, "title": p.title, "score": round(p.score, 4)}
+            for p in rejected[:limit]
+        ],
+        ensure_ascii=False,
+    )
+
+
 def rewrites_entry(result: SynthesisResult, created_at: str) -> dict[str, str]:
     rewrites = json.dumps([r.model_dump() for r in result.rewrites], ensure_ascii=False)
     return {
@@ -66,6 +90,7 @@ def rewrites_entry(result: SynthesisResult, created_at: str) -> dict[str, str]:
         "query": result.query,
         "rewrites": rewrites,
         "dropped": json.dumps([d.model_dump() for d in result.dropped_candidates], ensure_ascii=False),
+        "rejected": rejected_json(result),
         "pipeline_version": result.pipeline_version,
         "created_at": created_at,
     }
