@@ -70,7 +70,7 @@ def _index_build(args: argparse.Namespace) -> int:
     from services.retriever.build import build_from_catalog
     from services.retriever.config import RetrieverSettings
 
-    target = build_from_catalog(load_settings(RetrieverSettings), args.catalog)
+    target = build_from_catalog(load_settings(RetrieverSettings), args.catalog, model_dir=args.model)
     print(f"index written to {target}")
     return 0
 
@@ -217,6 +217,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     build = index.add_parser("build", help="embed a catalog (CSV or JSONL) and write a FAISS index")
     build.add_argument("--catalog", type=Path, required=True)
+    build.add_argument(
+        "--model",
+        type=Path,
+        help="sentence-transformers model directory to encode with (e.g. from synth train retriever); "
+        "default TAILSYNTH_RETRIEVER_MODEL_DIR, else the packaged all-MiniLM-L6-v2",
+    )
     build.set_defaults(func=_index_build)
     add = index.add_parser(
         "add", help="add new and changed products (same id) to the index as a new version, without a rebuild"

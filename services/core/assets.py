@@ -88,18 +88,27 @@ def smollm2_hf_dir(models_dir: Path) -> Path:
     return target
 
 
-@lru_cache(maxsize=8)
 def fingerprint(path: Path) -> str:
-    """Short content hash of a model directory's weights and configs."""
-    digest = hashlib.sha256()
+    """Short content hash of a model directory's weights and configs.
+
+    Cached per directory state (every file's size and mtime), not per path: a model saved again into
+    the same directory (a retrained model) gets its new fingerprint in a long-running process too.
+    """
     files = sorted(
         p for p in path.rglob("*") if p.is_file() and p.suffix in {".safetensors", ".json", ".bin"}
     )
     if not files:
         raise ConfigError(f"no model files under {path}")
-    for file in files:
-        digest.update(str(file.relative_to(path)).encode())
-        with file.open("rb") as handle:
+    stamp = tuple((str(f.relative_to(path)), f.stat().st_size, f.stat().st_mtime_ns) for f in files)
+    return _hash_files(path, stamp)
+
+
+@lru_cache(maxsize=8)
+def _hash_files(path: Path, stamp: tuple[tuple[str, int, int], ...]) -> str:
+    digest = hashlib.sha256()
+    for name, _, _ in stamp:
+        digest.update(name.encode())
+        with (path / name).open("rb") as handle:
             for block in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(block)
     return digest.hexdigest()[:16]

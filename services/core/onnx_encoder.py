@@ -130,13 +130,20 @@ def export(path: Path) -> tuple[bytes, float, int]:
     return graph, cosine, max_length
 
 
+def graph_stem(path: Path) -> str:
+    """Cache name of the graph exported from the model at `path`: keyed by the weights' fingerprint, so
+    a fine-tuned model gets its own export even in a directory named like another model's."""
+    import torch
+
+    return f"{path.name}-{fingerprint(path)}-torch{torch.__version__}-opset{OPSET}-fused".replace("+", "_")
+
+
 def cached_graph(path: Path, cache_dir: Path) -> tuple[Path, int]:
     """The verified graph for these weights under cache_dir, exported once; return (file, max length)."""
     import onnxruntime
     import torch
 
-    stem = f"{path.name}-{fingerprint(path)}-torch{torch.__version__}-opset{OPSET}-fused".replace("+", "_")
-    target = cache_dir / "onnx" / f"{stem}.onnx"
+    target = cache_dir / "onnx" / f"{graph_stem(path)}.onnx"
     meta = target.with_suffix(".json")
     if target.is_file() and meta.is_file():
         return target, int(json.loads(meta.read_text())["max_length"])

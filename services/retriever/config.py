@@ -85,6 +85,12 @@ class RetrieverSettings(GrpcServiceSettings):
         le=1000,
         description="Longest a Search call waits for others to share its batch; 0: only calls already queued.",
     )
+    model_dir: Path | None = Field(
+        None,
+        description="Sentence-transformers model directory `synth index build` encodes with when --model is "
+        "not given (e.g. one written by synth train retriever); unset: the packaged all-MiniLM-L6-v2. "
+        "Updates and the service use the model each index version records.",
+    )
     encoder_backend: str = Field(
         "auto",
         pattern="^(auto|torch|onnx)$",

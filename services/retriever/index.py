@@ -6,7 +6,8 @@ On disk, under the index root:
   <version>/products.jsonl     the products, one per line, in ascending label order
   <version>/labels.npy         int64 faiss label of each line of products.jsonl
   <version>/tombstones.npy     labels removed from an HNSW graph (still in it, filtered at search time)
-  <version>/manifest.json      encoder fingerprint, dimension, index type and parameters, catalog hash
+  <version>/manifest.json      encoder fingerprint and model directory (null: the packaged model),
+                               dimension, index type and parameters, catalog hash
 """
 
 from __future__ import annotations
@@ -119,8 +120,15 @@ class ProductIndex:
 
 
 def build_index(
-    products: list[Product], vectors: np.ndarray, spec: IndexSpec, encoder_fingerprint: str, catalog_sha: str
+    products: list[Product],
+    vectors: np.ndarray,
+    spec: IndexSpec,
+    encoder_fingerprint: str,
+    catalog_sha: str,
+    model_dir: Path | None = None,
 ) -> ProductIndex:
+    """A new index of `vectors`; `model_dir` is the absolute model directory they were encoded with
+    (None: the packaged model), recorded in the manifest for updates and the service."""
     spec = resolve_spec(spec, len(products), vectors.shape[1])
     index = new_index(spec, vectors.shape[1], vectors)
     labels = np.arange(len(products), dtype=np.int64)
@@ -129,6 +137,7 @@ def build_index(
         "format": FORMAT,
         "version": new_version(catalog_sha),
         "encoder": encoder_fingerprint,
+        "model_dir": None if model_dir is None else str(model_dir),
         "dim": int(vectors.shape[1]),
         "count": len(products),
         "index_type": spec.kind,
@@ -189,7 +198,11 @@ def read_manifest(directory: Path) -> dict[str, Any]:
 
 def load_index(root: Path, encoder_fingerprint: str) -> ProductIndex:
     """Load the CURRENT index; refuse one built with another encoder."""
-    directory = current_version_dir(root)
+    return load_version(current_version_dir(root), encoder_fingerprint)
+
+
+def load_version(directory: Path, encoder_fingerprint: str) -> ProductIndex:
+    """Load the index version in `directory`; refuse one built with another encoder."""
     manifest = read_manifest(directory)
     if manifest.get("format") not in READABLE_FORMATS:
         raise ConfigError(

@@ -2,9 +2,10 @@
 
 The watcher polls CURRENT; when it names a version other than the served one it loads that version on a
 thread of its own, not the service's model thread, so searches keep running on the old index while a big
-index loads. The loader checks the encoder fingerprint and shard; then one reference assignment swaps
-the index: a search that already holds the old index finishes on it. A version that fails to load is
-logged and remembered (not retried until CURRENT changes again) while the old version keeps serving.
+index (or the new model a version was built with) loads. The loader checks the encoder fingerprint and
+shard; then one reference assignment swaps what is served (the retriever's encoder and index together):
+a search that already holds the old pair finishes on it. A version that fails to load, index or model,
+is logged and remembered (not retried until CURRENT changes again) while the old version keeps serving.
 
 Metrics:
 - tailsynth_retriever_index_reloads_total{status}: reload attempts, status ok or failed.
@@ -19,10 +20,12 @@ import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Generic, Protocol, TypeVar
 
 from prometheus_client import Counter, Gauge
 
-from services.retriever.index import CURRENT, ProductIndex
+from services.retriever.catalog import Product
+from services.retriever.index import CURRENT
 
 log = logging.getLogger(__name__)
 
@@ -43,19 +46,33 @@ def pointed_version(root: Path) -> str | None:
         return None
 
 
-def record_served(index: ProductIndex) -> None:
+class Servable(Protocol):
+    """An index version as served: a ProductIndex, or the retriever's (encoder, index) pair."""
+
+    @property
+    def version(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def products(self) -> list[Product]: ...
+
+
+S = TypeVar("S", bound=Servable)
+
+
+def record_served(index: Servable) -> None:
     INDEX_PRODUCTS.set(len(index.products))
     INDEX_LOADED.set(time.time())
 
 
-class IndexWatcher:
+class IndexWatcher(Generic[S]):
     def __init__(
         self,
         root: Path,
         interval_s: float,
-        served: Callable[[], ProductIndex],
-        open_index: Callable[[], ProductIndex],
-        swap: Callable[[ProductIndex], None],
+        served: Callable[[], S],
+        open_index: Callable[[], S],
+        swap: Callable[[S], None],
     ) -> None:
         self.root = root
         self.interval_s = interval_s

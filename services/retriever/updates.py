@@ -26,7 +26,6 @@ import numpy as np
 from services.core.encoder import Encoder
 from services.core.errors import ConfigError, InvalidInput
 from services.retriever import shards
-from services.retriever.build import open_encoder
 from services.retriever.catalog import Product, load_catalog
 from services.retriever.config import RetrieverSettings
 from services.retriever.index import (
@@ -35,11 +34,13 @@ from services.retriever.index import (
     current_version_dir,
     file_sha256,
     load_index,
+    load_version,
     new_version,
     read_manifest,
     save_index,
 )
 from services.retriever.index_types import add_vectors
+from services.retriever.model import open_recorded_encoder
 
 log = logging.getLogger(__name__)
 
@@ -159,13 +160,18 @@ def update_lock(root: Path) -> Iterator[None]:
 
 
 def add_products(settings: RetrieverSettings, catalog: Path, encoder: Encoder | None = None) -> UpdateReport:
-    """Add new products and replace changed ones (same id) from a catalog file."""
+    """Add new products and replace changed ones (same id) from a catalog file.
+
+    The new products are encoded with the model the current version records (its fingerprint checked),
+    whatever model the settings name today: one index never mixes two models' vectors.
+    """
     products = load_catalog(catalog)
-    encoder = encoder or open_encoder(settings)
     root = settings.resolved_index_dir
     report = UpdateReport()
     with update_lock(root):
-        current = load_index(root, encoder.fingerprint)
+        directory = current_version_dir(root)
+        encoder = encoder or open_recorded_encoder(settings, read_manifest(directory))
+        current = load_version(directory, encoder.fingerprint)
         shards.check_manifest(current.manifest, settings.shard_spec, root)
         existing = {p.id: p for p in current.products}
         upserts = []

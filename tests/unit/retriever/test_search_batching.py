@@ -19,6 +19,7 @@ from services.gen.synth.v1 import retriever_pb2, retriever_pb2_grpc
 from services.retriever.batching import SearchItem, search_many
 from services.retriever.catalog import Product
 from services.retriever.config import RetrieverSettings
+from services.retriever.served import Served
 from services.retriever.servicer import RetrieverService
 
 POISON = "text that encodes to nan"
@@ -85,8 +86,7 @@ async def served() -> AsyncIterator[tuple[retriever_pb2_grpc.RetrieverStub, Retr
     settings = RetrieverSettings(batch_max_texts=64, batch_wait_ms=50)
     service = RetrieverService(settings)
     backend = HashBackend()
-    service.encoder = Encoder.from_backend(backend, "hash:test")
-    service.index = NumpyIndex()  # type: ignore[assignment]
+    service.served = Served(Encoder.from_backend(backend, "hash:test"), NumpyIndex(), None)  # type: ignore[arg-type]
     service.loaded = True
     server = grpc.aio.server(interceptors=[ErrorInterceptor(service.name)])
     service.register(server)
@@ -153,8 +153,7 @@ async def test_too_many_texts_in_one_call_are_refused_before_any_work(served: tu
 async def test_batching_off_encodes_every_call_alone() -> None:
     service = RetrieverService(RetrieverSettings(batch_max_texts=0))
     backend = HashBackend()
-    service.encoder = Encoder.from_backend(backend, "hash:test")
-    service.index = NumpyIndex()  # type: ignore[assignment]
+    service.served = Served(Encoder.from_backend(backend, "hash:test"), NumpyIndex(), None)  # type: ignore[arg-type]
     results = await asyncio.gather(*(service._search([f"q{i}"], 2) for i in range(4)))
     assert [len(hits[0]) for _, hits in results] == [2, 2, 2, 2]
     assert {version for version, _ in results} == {"test-index"}  # each answer names its index
