@@ -9,7 +9,6 @@ The finished model is published as <models>/judge/<version>/ and CURRENT is flip
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
@@ -25,13 +24,13 @@ import numpy as np
 from services.core.assets import fingerprint, minilm_path
 from services.core.durable import publish, write_bytes
 from services.core.errors import InvalidInput
+from services.core.training import Checkpoint, Progress, set_threads, subsample
+from services.core.training import run_key as training_run_key
 from services.judge.engines.cross_encoder import CURRENT, MANIFEST, predict_logits
-from services.judge.labels import LabelledPair, LabelSet, split_by_query
+from services.judge.labels import LabelSet, split_by_query
 from services.judge.metrics import finite_json, fit_platt, summary
 
 log = logging.getLogger(__name__)
-
-CHECKPOINT = "checkpoint.pt"
 
 
 @dataclass(frozen=True)
@@ -51,8 +50,7 @@ class TrainConfig:
         """Names the work directory: the same data and hyper-parameters resume the same run."""
         fields = asdict(self)
         fields.pop("checkpoint_every")
-        blob = json.dumps({"data": data_sha256, **fields}, sort_keys=True).encode()
-        return hashlib.sha256(blob).hexdigest()[:12]
+        return training_run_key(data_sha256, fields)
 
 
 @dataclass(frozen=True)
@@ -62,13 +60,6 @@ class TrainResult:
     steps: int
     resumed_from: int
     manifest: dict[str, Any]
-
-
-def subsample(pairs: list[LabelledPair], limit: int, seed: int) -> list[LabelledPair]:
-    if limit <= 0 or len(pairs) <= limit:
-        return pairs
-    keep = np.sort(np.random.default_rng(seed).choice(len(pairs), size=limit, replace=False))
-    return [pairs[int(i)] for i in keep]
 
 
 def batch_order(n: int, batch_size: int, epochs: int, seed: int) -> list[np.ndarray]:
@@ -92,7 +83,6 @@ def train(
     """Train, publish and return the new version. `on_step(step)` runs after each step (and its
     checkpoint, if one was due)."""
     import torch
-    from tqdm import tqdm
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
     from transformers import logging as hf_logging
     from transformers.optimization import get_linear_schedule_with_warmup
@@ -104,15 +94,13 @@ def train(
     root = models_dir / "judge"
     key = config.run_key(labels.sha256)
     work = root / ".work" / key
-    checkpoint = work / CHECKPOINT
+    checkpoint = Checkpoint(work)
     if not resume and work.exists():
         log.info("discarding the earlier checkpoint of this run (pass --resume to continue it)")
         shutil.rmtree(work)
     work.mkdir(parents=True, exist_ok=True)
 
-    if threads > 0:
-        # On shared cores one thread avoids OpenMP threads spinning against other processes.
-        torch.set_num_threads(threads)
+    set_threads(threads)
     base = minilm_path()
     torch.manual_seed(config.seed)
     hf_logging.set_verbosity_error()  # "classifier weights newly initialized" is the point here
@@ -123,35 +111,19 @@ def train(
     scheduler = get_linear_schedule_with_warmup(
         optimizer, math.ceil(config.warmup_fraction * len(batches)), len(batches)
     )
+    parts = {"model": model, "optimizer": optimizer, "scheduler": scheduler}
     start = 0
-    if resume and checkpoint.is_file():
-        state = torch.load(checkpoint, weights_only=False)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        torch.set_rng_state(state["torch_rng"])
-        start = int(state["step"])
-        log.info("resuming at step %d of %d from %s", start, len(batches), checkpoint)
-    elif resume:
-        log.info("no checkpoint for this data and these settings; starting at step 0")
-
-    def save_checkpoint(step: int) -> None:
-        tmp = work / f".{CHECKPOINT}.tmp"
-        state = {
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "torch_rng": torch.get_rng_state(),
-            "step": step,
-        }
-        torch.save(state, tmp)
-        publish(tmp, checkpoint)
+    if resume:
+        start, _ = checkpoint.restore(parts)
+        if start:
+            log.info("resuming at step %d of %d from %s", start, len(batches), checkpoint.path)
+        else:
+            log.info("no checkpoint for this data and these settings; starting at step 0")
 
     loss_fn = torch.nn.BCEWithLogitsLoss()
     model.train()
-    bar = tqdm(total=len(batches), initial=start, disable=not progress, unit="step", desc="training")
+    bar = Progress(len(batches), start, progress)
     began = time.monotonic()
-    running = float("nan")
     for step in range(start, len(batches)):
         chunk = [train_pairs[int(i)] for i in batches[step]]
         encoded = tokenizer(
@@ -169,11 +141,9 @@ def train(
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad()
-        running = loss.item() if math.isnan(running) else 0.95 * running + 0.05 * loss.item()
-        bar.update(1)
-        bar.set_postfix(loss=f"{running:.4f}")
+        bar.step(loss.item())
         if (step + 1) % config.checkpoint_every == 0 or step + 1 == len(batches):
-            save_checkpoint(step + 1)
+            checkpoint.save(step + 1, parts)
         if on_step is not None:
             on_step(step + 1)
     bar.close()
