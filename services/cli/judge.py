@@ -13,7 +13,7 @@ from services.judge.train import TrainConfig
 DEFAULTS = TrainConfig()
 
 
-def _labels(args: argparse.Namespace) -> LabelSet:
+def load_label_set(args: argparse.Namespace) -> LabelSet:
     from services.judge.labels import load_labels, split_by_query
 
     labels = load_labels(
@@ -38,7 +38,7 @@ def _train(args: argparse.Namespace) -> int:
     from services.judge.config import JudgeSettings
     from services.judge.train import train
 
-    labels = _labels(args)
+    labels = load_label_set(args)
     config = TrainConfig(
         seed=args.seed,
         epochs=args.epochs,
@@ -78,7 +78,7 @@ def _calibrate(args: argparse.Namespace) -> int:
     from services.judge.calibrate import calibrate
     from services.judge.config import JudgeSettings
 
-    labels = _labels(args)
+    labels = load_label_set(args)
     settings = load_settings(JudgeSettings)
     engines = args.engines.split(",") if args.engines else settings.engine_list
     result = calibrate(labels, settings, engines, args.target_precision, args.mode, args.out)
@@ -90,7 +90,7 @@ def _eval_judge(args: argparse.Namespace) -> int:
     from services.judge.config import JudgeSettings
     from services.judge.evaluate import evaluate
 
-    labels = _labels(args)
+    labels = load_label_set(args)
     settings = load_settings(JudgeSettings)
     engines = args.engines.split(",") if args.engines else settings.engine_list
     report = evaluate(labels, settings, engines, args.out, args.policy, args.target_precision)
@@ -99,7 +99,7 @@ def _eval_judge(args: argparse.Namespace) -> int:
     return 0
 
 
-def _label_arguments(parser: argparse.ArgumentParser, split: bool) -> None:
+def label_arguments(parser: argparse.ArgumentParser, split: bool) -> None:
     parser.add_argument("--labels", type=Path, required=True, help="CSV, TSV or JSONL of graded pairs")
     parser.add_argument(
         "--catalog",
@@ -146,7 +146,7 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     train = judge.add_parser(
         "train", help="fine-tune the cross-encoder judge from MiniLM on labelled pairs (versioned model)"
     )
-    _label_arguments(train, split=False)
+    label_arguments(train, split=False)
     train.add_argument("--epochs", type=int, default=DEFAULTS.epochs)
     train.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size)
     train.add_argument("--max-length", type=int, default=DEFAULTS.max_length, help="tokens per pair")
@@ -166,20 +166,20 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     calibrate = judge.add_parser(
         "calibrate", help="pick per-engine and ensemble thresholds for a target precision; write a policy"
     )
-    _label_arguments(calibrate, split=True)
+    label_arguments(calibrate, split=True)
     calibrate.add_argument("--target-precision", type=float, required=True)
     calibrate.add_argument("--engines", help="comma-separated (default: TAILSYNTH_JUDGE_ENGINES)")
     calibrate.add_argument("--mode", choices=["all", "ensemble"], default="ensemble", help="policy mode")
     calibrate.add_argument("--out", type=Path, default=Path("policy.json"), help="policy file to write")
     calibrate.set_defaults(func=_calibrate)
 
-    evaluation = commands.add_parser("eval", help="evaluation commands").add_subparsers(
-        dest="what", required=True
-    )
+
+def add_eval_command(evaluation: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`synth eval judge` in the `eval` group (services/cli/evaluate.py)."""
     judge_eval = evaluation.add_parser(
         "judge", help="AUC, precision/recall at the accepting threshold, agreement per grade; JSON + PNG"
     )
-    _label_arguments(judge_eval, split=True)
+    label_arguments(judge_eval, split=True)
     judge_eval.add_argument("--engines", help="comma-separated (default: TAILSYNTH_JUDGE_ENGINES)")
     judge_eval.add_argument(
         "--policy", type=Path, help="policy file with the thresholds (default: the judge's settings)"

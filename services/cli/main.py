@@ -7,6 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
+from services.cli.evaluate import add_commands as add_eval_commands
 from services.cli.judge import add_commands as add_judge_commands
 from services.core.errors import ConfigError, InvalidInput
 from services.core.logging import setup_logging
@@ -262,6 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
     preferences.set_defaults(func=_export_preferences)
 
     add_judge_commands(commands)
+    add_eval_commands(commands)
 
     config = commands.add_parser("config", help="print every TAILSYNTH_ environment variable as a table")
     config.set_defaults(func=_config)

@@ -218,12 +218,9 @@ def plot_pr(
     path: Path,
     title: str,
 ) -> None:
-    import matplotlib
+    from services.core.plots import new_figure, save_figure
 
-    matplotlib.use("Agg")  # files only; no display on servers
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(figsize=(7, 5), dpi=120)
+    figure, axes = new_figure()
     for name, (scores, thresholds) in curves.items():
         curve = pr_curve(scores, relevant)
         (line,) = axes.plot(
@@ -240,6 +237,4 @@ def plot_pr(
     axes.set_ylim(max(0.0, float(relevant.mean()) - 0.1), 1.0)
     axes.set_title(f"{title} (dots: accepting threshold)")
     axes.legend(loc="lower left")
-    figure.tight_layout()
-    figure.savefig(path)
-    plt.close(figure)
+    save_figure(figure, path)
