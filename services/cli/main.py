@@ -9,6 +9,7 @@ from pathlib import Path
 
 from services.cli.evaluate import add_commands as add_eval_commands
 from services.cli.judge import add_commands as add_judge_commands
+from services.cli.train import add_commands as add_train_commands
 from services.core.errors import ConfigError, InvalidInput
 from services.core.logging import setup_logging
 from services.core.settings import load_settings
@@ -263,6 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
     preferences.set_defaults(func=_export_preferences)
 
     add_judge_commands(commands)
+    add_train_commands(commands)
     add_eval_commands(commands)
 
     config = commands.add_parser("config", help="print every TAILSYNTH_ environment variable as a table")

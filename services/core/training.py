@@ -74,7 +74,7 @@ class Checkpoint:
             return 0, {}
         import torch
 
-        state = torch.load(self.path, weights_only=False)
+        state = torch.load(self.path, map_location="cpu", weights_only=False)  # states follow their parts
         for name, part in parts.items():
             part.load_state_dict(state[name])
         torch.set_rng_state(state["torch_rng"])

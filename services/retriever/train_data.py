@@ -1,0 +1,207 @@
+"""The retriever's training examples: the training store's accepted pairs, optionally human labels.
+
+Each example is (query, positive, negative): the query as the shopper typed it, the text the index
+embeds for an accepted product (its catalog text when --catalog knows the id, else its stored title)
+and, when the store holds one, a hard negative: a product the judges rejected for the same query,
+the highest-scoring first (each synthesis's rewrites record keeps its 10 hardest). Pairs repeat
+across syntheses and files, so (normalised query, product) is kept once; every row left out is
+counted by reason, and unreadable files stop the run with their name instead of training on less.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from services.core.errors import InvalidInput
+from services.core.text import clean, normalize_query
+from services.judge.labels import LabelSet
+from services.retriever.catalog import load_catalog
+
+PAIR_COLUMNS = ("query", "product_id", "title")
+
+
+@dataclass(frozen=True, slots=True)
+class Example:
+    query: str
+    positive: str
+    negative: str = ""  # "" when the query has no hard negative
+    source: str = "store"  # store or labels
+
+
+@dataclass(frozen=True, slots=True)
+class Negative:
+    product_id: str
+    text: str
+    score: float
+
+
+@dataclass
+class TrainingData:
+    store: Path
+    examples: list[Example]
+    pairs_files: int = 0
+    rewrites_files: int = 0
+    pairs_read: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+    negatives: Counter[str] = field(default_factory=Counter)
+    labels: LabelSet | None = None
+
+    @property
+    def sha256(self) -> str:
+        """Names the examples' content (not the files they came from)."""
+        digest = hashlib.sha256()
+        for e in self.examples:
+            digest.update(json.dumps([e.query, e.positive, e.negative], ensure_ascii=False).encode() + b"\n")
+        return digest.hexdigest()
+
+    def counts(self) -> dict[str, Any]:
+        return {
+            "pairs_files": self.pairs_files,
+            "rewrites_files": self.rewrites_files,
+            "pairs_read": self.pairs_read,
+            "examples": len(self.examples),
+            "queries": len({normalize_query(e.query) for e in self.examples}),
+            "products": len({e.positive for e in self.examples}),
+            "from_labels": sum(e.source == "labels" for e in self.examples),
+            "hard_negatives": sum(bool(e.negative) for e in self.examples),
+            "skipped": dict(sorted(self.skipped.items())),
+            "negatives": dict(sorted(self.negatives.items())),
+        }
+
+    def report(self) -> str:
+        c = self.counts()
+        lines = [
+            f"{self.store}: {c['pairs_read']} accepted pairs in {c['pairs_files']} files -> "
+            f"{c['examples']} examples over {c['queries']} queries ({c['from_labels']} from labels, "
+            f"{c['hard_negatives']} with a hard negative)"
+        ]
+        lines += [f"skipped {n}: {reason}" for reason, n in sorted(self.skipped.items())]
+        lines += [f"hard negatives: {n} {what}" for what, n in sorted(self.negatives.items())]
+        if self.labels is not None:
+            lines.append(self.labels.report())
+        return "\n  ".join(lines)
+
+
+def _read(path: Path, wanted: tuple[str, ...], required: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Rows of the wanted columns a file has; a corrupt file or a missing required column is an error."""
+    try:
+        names = pq.read_schema(path).names
+        missing = [c for c in required if c not in names]
+        if missing:
+            raise InvalidInput(f"{path}: no {', '.join(missing)} column; is it a training-store file?")
+        rows: list[dict[str, Any]] = pq.read_table(
+            path, columns=[c for c in wanted if c in names]
+        ).to_pylist()
+        return rows
+    except (pa.ArrowException, OSError) as error:
+        raise InvalidInput(
+            f"{path}: not a readable Parquet file ({error}); move it out of the store"
+        ) from None
+
+
+def catalog_texts(catalog: Path | None) -> dict[str, str]:
+    return {p.id: p.text() for p in load_catalog(catalog)} if catalog else {}
+
+
+def read_negatives(
+    store: Path, texts: dict[str, str], counts: Counter[str]
+) -> tuple[dict[str, dict[str, Negative]], int]:
+    """Judge-rejected products per normalised query (best score per product), and files read."""
+    by_query: dict[str, dict[str, Negative]] = {}
+    files = sorted(store.glob("rewrites-*.parquet"))
+    for path in files:
+        for row in _read(path, ("query", "rejected"), ("query",)):
+            if "rejected" not in row:
+                counts["records written before the rejected column"] += 1
+                continue
+            try:
+                items = json.loads(row["rejected"] or "[]")
+                if not isinstance(items, list):
+                    raise ValueError("not a list")
+                parsed = [(str(i["product_id"]), clean(str(i["title"])), float(i["score"])) for i in items]
+            except (TypeError, ValueError, KeyError):
+                counts["unreadable rejected lists"] += 1
+                continue
+            negatives = by_query.setdefault(normalize_query(row["query"] or ""), {})
+            for product_id, title, score in parsed:
+                text = texts.get(product_id) or title
+                if not product_id or not text:
+                    counts["rejected without id or title"] += 1
+                elif product_id not in negatives or negatives[product_id].score < score:
+                    negatives[product_id] = Negative(product_id, text, score)
+    return by_query, len(files)
+
+
+def load_training_data(
+    store: Path, catalog: Path | None = None, labels: LabelSet | None = None, hard_negatives: bool = True
+) -> TrainingData:
+    if not store.is_dir():
+        raise InvalidInput(f"no training store at {store}")
+    files = sorted(store.glob("pairs-*.parquet"))
+    if not files:
+        raise InvalidInput(f"{store} holds no pairs-*.parquet files (the sink writes accepted pairs there)")
+    texts = catalog_texts(catalog)
+    data = TrainingData(store, [], pairs_files=len(files), labels=labels)
+    # (normalised query, product key) -> (anchor, positive text, source, product id)
+    kept: dict[tuple[str, str], tuple[str, str, str, str]] = {}
+    anchors: dict[str, str] = {}  # one spelling per query, so a batch can tell repeats apart
+
+    def keep(query: str, key: str, text: str, source: str, product_id: str) -> None:
+        nq = normalize_query(query)
+        if (nq, key) in kept:
+            data.skipped["duplicate pair"] += 1
+            return
+        kept[(nq, key)] = (anchors.setdefault(nq, query), text, source, product_id)
+
+    for path in files:
+        for row in _read(path, PAIR_COLUMNS, PAIR_COLUMNS):
+            data.pairs_read += 1
+            query, product_id = clean(row["query"] or ""), clean(row["product_id"] or "")
+            text = texts.get(product_id) or clean(row["title"] or "")
+            if not query:
+                data.skipped["empty query"] += 1
+            elif not product_id:
+                data.skipped["empty product id"] += 1
+            elif not text:
+                data.skipped["empty title"] += 1
+            else:
+                keep(query, product_id, text, "store", product_id)
+    if data.pairs_read == 0:
+        raise InvalidInput(f"{store}: the pairs files hold no accepted pairs")
+    if labels is not None:
+        for pair in labels.pairs:
+            if pair.relevant:
+                keep(pair.query, pair.product, pair.text, "labels", pair.product)
+            else:
+                data.skipped["labelled not relevant"] += 1
+
+    negatives: dict[str, dict[str, Negative]] = {}
+    if hard_negatives:
+        negatives, data.rewrites_files = read_negatives(store, texts, data.negatives)
+    positives: dict[str, set[str]] = {}
+    for (nq, _), (_, text, _, product_id) in kept.items():
+        positives.setdefault(nq, set()).update({product_id, text})
+    per_query: dict[str, list[Negative]] = {}
+    for nq, found in negatives.items():
+        usable = [n for n in found.values() if not {n.product_id, n.text} & positives.get(nq, set())]
+        data.negatives["also accepted for the query (not used)"] += len(found) - len(usable)
+        per_query[nq] = sorted(usable, key=lambda n: (-n.score, n.product_id))
+
+    used: Counter[str] = Counter()
+    for (nq, _), (anchor, text, source, _) in sorted(kept.items()):
+        options = per_query.get(nq, [])
+        negative = options[used[nq] % len(options)].text if options else ""
+        used[nq] += 1
+        data.examples.append(Example(anchor, text, negative, source))
+    data.negatives["products available"] = sum(len(v) for v in per_query.values())
+    if not data.examples:
+        raise InvalidInput(f"{store}: no usable pairs\n  " + data.report())
+    return data
