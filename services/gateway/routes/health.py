@@ -29,6 +29,11 @@ class Readiness(BaseModel):
     spooled_batches: int = Field(
         description="Batches of accepted pairs waiting for Redis in the local spool."
     )
+    pipeline_version: str | None = Field(
+        None,
+        description="The version new syntheses are made and cached under (tailsynth version + hash of "
+        "what every service serves); null while a backend cannot describe itself.",
+    )
 
 
 @router.get(
@@ -49,12 +54,21 @@ async def readyz(resources: ResourcesDep) -> JSONResponse:
         except Exception:
             return False
 
-    backends, redis = await asyncio.gather(resources.pipeline.healthy(), redis_ok())
+    async def version() -> str | None:
+        try:
+            return await asyncio.wait_for(resources.pipeline.version(allow_stale=True), timeout=2.0)
+        except Exception:
+            return None
+
+    backends, redis, pipeline_version = await asyncio.gather(
+        resources.pipeline.healthy(), redis_ok(), version()
+    )
     ready = all(backends.values())
     body = Readiness(
         ready=ready,
         checks={**backends, "redis": redis},
         spooled_batches=len(resources.writer.spool.batches()),
+        pipeline_version=pipeline_version,
     )
     return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
 

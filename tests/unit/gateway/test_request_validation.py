@@ -116,6 +116,7 @@ def test_readyz_is_503_when_nothing_answers_and_healthz_is_200(client: TestClien
     assert ready.status_code == 503
     assert ready.json()["checks"] == {"rewriter": False, "retriever": False, "judge": False, "redis": False}
     assert ready.json()["spooled_batches"] == 0
+    assert ready.json()["pipeline_version"] is None  # no backend can describe itself
 
 
 def test_openapi_documents_the_synthesis_endpoint(client: TestClient) -> None:
