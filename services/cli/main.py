@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shlex
 import sys
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from services.core.settings import load_settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEMO_CATALOG = REPO_ROOT / "data" / "demo" / "catalog.csv"
+GATEWAY_URL = "http://127.0.0.1:8000"
 
 log = logging.getLogger("synth")
 
@@ -109,6 +111,30 @@ def _enqueue(args: argparse.Namespace) -> int:
     )
 
 
+def _synthesize(args: argparse.Namespace) -> int:
+    from services.cli.journal import default_journal
+    from services.cli.synthesize import run_synthesize
+    from services.store.config import StoreSettings
+
+    journal = args.journal or default_journal(load_settings(StoreSettings).state_dir, args.queries)
+    hint = shlex.join(
+        ["synth", "synthesize", "--queries", str(args.queries)]
+        + (["--url", args.url] if args.url != GATEWAY_URL else [])
+        + (["--journal", str(args.journal)] if args.journal else [])
+    )
+    return run_synthesize(
+        args.url,
+        args.queries,
+        journal,
+        args.num_rewrites,
+        args.top_k,
+        args.concurrency,
+        args.limit,
+        args.api_key,
+        resume_hint=hint,
+    )
+
+
 def _apikey_new(args: argparse.Namespace) -> int:
     from services.gateway.auth import NAME_PATTERN, entry, new_key
 
@@ -198,6 +224,24 @@ def build_parser() -> argparse.ArgumentParser:
     enqueue.add_argument("--strict", action="store_true", help="queue nothing if any line is bad")
     enqueue.add_argument("--api-key", help="API key, when the gateway requires one")
     enqueue.set_defaults(func=_enqueue)
+
+    synthesize = commands.add_parser(
+        "synthesize",
+        help="synthesize a query log through the running gateway now (resumable; pairs go to the store)",
+    )
+    synthesize.add_argument(
+        "--queries", type=Path, required=True, help="query log: text, JSONL, CSV/TSV with a query column"
+    )
+    synthesize.add_argument("--url", default=GATEWAY_URL, help="the gateway")
+    synthesize.add_argument("--num-rewrites", type=int, default=4, help="default for lines that give none")
+    synthesize.add_argument("--top-k", type=int, default=20, help="default for lines that give none")
+    synthesize.add_argument("--concurrency", type=int, default=4, help="queries in flight at once")
+    synthesize.add_argument("--limit", type=int, help="synthesize at most this many queries, then stop")
+    synthesize.add_argument(
+        "--journal", type=Path, help="JSONL of finished queries (default: under the state dir)"
+    )
+    synthesize.add_argument("--api-key", help="API key, when the gateway requires one")
+    synthesize.set_defaults(func=_synthesize)
 
     worker = commands.add_parser("worker", help="run a continuous-synthesis worker on the query queue")
     worker.set_defaults(func=_worker)
