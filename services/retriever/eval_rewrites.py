@@ -59,6 +59,39 @@ def rewrites_from_file(path: Path, queries: Sequence[str]) -> tuple[list[list[st
     return [known.get(normalize_query(q), []) for q in queries], missing
 
 
+async def _probe(
+    settings: PipelineSettings, rewriter: RewriterClient, judge_client: JudgeClient | None
+) -> None:
+    if not await rewriter.healthy(timeout_s=5.0):
+        raise InvalidInput(
+            f"the rewriter at {settings.rewriter_target} (TAILSYNTH_PIPELINE_REWRITER_TARGET) is not "
+            "reachable or not serving: start it (`synth up`) or pass --rewrites-file"
+        )
+    if judge_client is not None and not await judge_client.healthy(timeout_s=5.0):
+        raise InvalidInput(
+            f"the judge at {settings.judge_target} (TAILSYNTH_PIPELINE_JUDGE_TARGET) is not reachable "
+            "or not serving: start it or leave out --judge-rewrites"
+        )
+
+
+async def _check(settings: PipelineSettings, judge: bool) -> None:
+    rewriter = RewriterClient(settings.rewriter_target, settings.rewrite_timeout_s)
+    judge_client = JudgeClient(settings.judge_target, settings.judge_timeout_s) if judge else None
+    try:
+        await _probe(settings, rewriter, judge_client)
+    finally:
+        await rewriter.close()
+        if judge_client is not None:
+            await judge_client.close()
+
+
+def check_services(settings: PipelineSettings, n: int, judge: bool) -> None:
+    """Fail at once (before the catalog is encoded) when the rewriter, or the judge, cannot answer."""
+    if not 1 <= n <= 16:
+        raise InvalidInput("--num-rewrites must be in 1..16")
+    asyncio.run(_check(settings, judge))
+
+
 async def _generate(
     settings: PipelineSettings,
     queries: Sequence[str],
@@ -73,16 +106,7 @@ async def _generate(
     rewriter = RewriterClient(settings.rewriter_target, settings.rewrite_timeout_s)
     judge_client = JudgeClient(settings.judge_target, settings.judge_timeout_s) if judge else None
     try:
-        if not await rewriter.healthy(timeout_s=5.0):
-            raise InvalidInput(
-                f"the rewriter at {settings.rewriter_target} (TAILSYNTH_PIPELINE_REWRITER_TARGET) is not "
-                "reachable or not serving: start it (`synth up`) or pass --rewrites-file"
-            )
-        if judge_client is not None and not await judge_client.healthy(timeout_s=5.0):
-            raise InvalidInput(
-                f"the judge at {settings.judge_target} (TAILSYNTH_PIPELINE_JUDGE_TARGET) is not reachable "
-                "or not serving: start it or leave out --judge-rewrites"
-            )
+        await _probe(settings, rewriter, judge_client)
         gate = asyncio.Semaphore(CONCURRENCY)
         progress = tqdm(total=len(queries), desc="rewriting", unit="query", file=sys.stderr)
 
@@ -116,6 +140,4 @@ def rewrites_from_service(
     judge: bool = False,
 ) -> list[list[str]]:
     """Rewrites per query from the running rewriter; `feedback` are the titles of each query's top hits."""
-    if not 1 <= n <= 16:
-        raise InvalidInput("--num-rewrites must be in 1..16")
     return asyncio.run(_generate(settings, queries, feedback, n, judge))

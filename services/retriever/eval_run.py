@@ -17,7 +17,12 @@ from services.pipeline.config import PipelineSettings
 from services.retriever.catalog import load_catalog
 from services.retriever.config import RetrieverSettings
 from services.retriever.eval_plot import plot_comparison, plot_curves, read_report, report_label
-from services.retriever.eval_rewrites import rewrites_from_file, rewrites_from_service, write_rewrites
+from services.retriever.eval_rewrites import (
+    check_services,
+    rewrites_from_file,
+    rewrites_from_service,
+    write_rewrites,
+)
 from services.retriever.evaluate import (
     NDCG_K,
     catalog_embeddings,
@@ -91,6 +96,8 @@ def run_retrieval_eval(
     timings: dict[str, float] = {}
     if config.compare is not None:
         other = read_report(config.compare)  # fail before the long work, not after it
+    if config.rewrites and config.rewrites_file is None:
+        check_services(pipeline, config.num_rewrites, config.judge_rewrites)
     products = load_catalog(config.catalog)
     catalog_sha = _sha256(config.catalog)
     found = labelled_queries(labels, products)

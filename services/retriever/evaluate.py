@@ -136,16 +136,18 @@ def union_metrics(
 def union_curve(
     text_rankings: Sequence[Sequence[Sequence[str]]], queries: Sequence[LabelledQuery], depth: int
 ) -> list[float]:
-    """Union recall with k per text = 1..depth."""
-    curve = []
-    for k in range(1, depth + 1):
-        values = [
-            recall_at(u, q.relevant, len(u))
-            for rankings, q in zip(text_rankings, queries, strict=True)
-            for u in [union_at(rankings, k)]
-        ]
-        curve.append(float(np.mean(values)) if values else 0.0)
-    return curve
+    """Union recall with k per text = 1..depth, growing each query's union one rank at a time."""
+    totals = np.zeros(depth, dtype=np.float64)
+    for rankings, query in zip(text_rankings, queries, strict=True):
+        seen: set[str] = set()
+        found = 0
+        for k in range(depth):
+            for ranking in rankings:
+                if k < len(ranking) and ranking[k] not in seen:
+                    seen.add(ranking[k])
+                    found += ranking[k] in query.relevant
+            totals[k] += found / len(query.relevant)
+    return (totals / max(len(queries), 1)).tolist()
 
 
 # ---------------------------------------------------------------- labels -> queries

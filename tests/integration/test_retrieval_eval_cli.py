@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -115,3 +119,43 @@ def test_bad_input_exits_2_with_a_message(
     assert main(["eval", "retrieval", "--catalog", catalog, "--labels", labels, "--rewrites", *out]) == 2
     assert "rewriter at 127.0.0.1" in capsys.readouterr().err
     assert not (files["out"] / "retrieval.json").exists()
+
+
+def test_rewrites_from_the_running_rewriter(
+    files: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rewriter as its own process (catalog engine: no LLM); its rewrites are searched and stored."""
+    port = _free_port()
+    env = {
+        **os.environ,
+        "TAILSYNTH_REWRITER_BIND": f"127.0.0.1:{port}",
+        "TAILSYNTH_REWRITER_ENGINES": "catalog",
+        "TAILSYNTH_REWRITER_CATALOG": str(files["catalog"]),
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "services.rewriter"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        monkeypatch.setenv("TAILSYNTH_PIPELINE_REWRITER_TARGET", f"127.0.0.1:{port}")
+        deadline = time.monotonic() + 60
+        while socket.socket().connect_ex(("127.0.0.1", port)) != 0:
+            assert process.poll() is None and time.monotonic() < deadline, "rewriter did not start"
+            time.sleep(0.1)
+        args = ["--catalog", str(files["catalog"]), "--labels", str(files["labels"]), "--k", "1,5"]
+        out = files["out"]
+        assert main(["eval", "retrieval", *args, "--rewrites", "--num-rewrites", "2", "--out", str(out)]) == 0
+    finally:
+        process.terminate()
+        process.wait(30)
+    report = json.loads((out / "retrieval.json").read_text())
+    assert report["rewrites"]["source"]["num_rewrites"] == 2
+    per_query = report["rewrites"]["per_query"]
+    assert len(per_query) == 4 and all(len(row["rewrites"]) <= 2 for row in per_query)
+    assert any(row["rewrites"] for row in per_query)  # the catalog engine relaxes these queries
+    union, query = report["metrics"]["union"], report["metrics"]["query"]
+    assert union["mean_rewrites"] > 0 and union["recall@1"] >= query["recall@1"]
+    reused = [json.loads(line) for line in (out / "rewrites.jsonl").read_text().splitlines()]
+    assert reused == per_query

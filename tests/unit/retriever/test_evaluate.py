@@ -98,6 +98,7 @@ def test_modes_from_hits_and_the_recall_curve() -> None:
     assert metrics["union"]["union_size@2"] == pytest.approx(3.0)  # (4 + 2) / 2
     assert curves["query"] == pytest.approx([0.5, 0.75])
     assert set(curves) == {"query", "fused", "union"}
+    assert curves["union"] == pytest.approx([metrics["union"]["recall@1"], metrics["union"]["recall@2"]])
     assert recall_curve([["a"]], queries[:1], 3) == pytest.approx([0.5, 0.5, 0.5])
 
 
