@@ -1,8 +1,13 @@
 """Hot reload under load: a real retriever server keeps answering while `synth index add/remove` publish
-new versions; no request fails, and the new versions are served afterwards."""
+new versions, and while `synth index build --model` switches it to another encoder; no request fails,
+the new versions are served afterwards, and every answer was encoded by its own version's model.
+
+The module runs the PyTorch encoder backend: the ONNX export per model (tested on its own) would add
+an export for each model here without testing anything about reloads."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -12,15 +17,19 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import grpc
+import numpy as np
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from services.core.assets import minilm_path
 from services.core.durable import write_bytes
+from services.core.encoder import Encoder
 from services.core.redis_server import free_port
 from services.gen.synth.v1 import common_pb2, retriever_pb2, retriever_pb2_grpc
 from services.retriever.build import build_from_catalog
 from services.retriever.config import RetrieverSettings
-from services.retriever.index import CURRENT
+from services.retriever.index import CURRENT, load_version, read_manifest
+from services.retriever.model import recorded_model_dir
 
 pytestmark = pytest.mark.slow
 
@@ -33,6 +42,7 @@ D5,Brightwell 60W Equivalent LED Light Bulb (4-Pack),Lighting > Bulbs
 """
 ADDED = "id,title,category\nN1,Glowmaster Solar Garden Lantern (2-Pack),Outdoor > Lighting\n"
 CLIENTS = 4
+LOAD_QUERY = "cordless drill for deck screws"
 DEADLINE_S = 180
 
 
@@ -40,12 +50,17 @@ DEADLINE_S = 180
 def state_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     state = tmp_path_factory.mktemp("state")
     (state / "catalog.csv").write_text(CATALOG)
-    build_from_catalog(RetrieverSettings(state_dir=state), state / "catalog.csv")
+    build_from_catalog(RetrieverSettings(state_dir=state, encoder_backend="torch"), state / "catalog.csv")
     return state
 
 
 def env(state_dir: Path, **extra: str) -> dict[str, str]:
-    return {**os.environ, "TAILSYNTH_STATE_DIR": str(state_dir), **extra}
+    return {
+        **os.environ,
+        "TAILSYNTH_STATE_DIR": str(state_dir),
+        "TAILSYNTH_RETRIEVER_ENCODER_BACKEND": "torch",
+        **extra,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -117,6 +132,7 @@ class SearchLoad:
         self.stop = threading.Event()
         self.failures: list[str] = []
         self.versions: set[str] = set()
+        self.scores: dict[str, list[list[float]]] = {}  # per answering version: each answer's scores
         self.calls = 0
         self.lock = threading.Lock()
         self.threads = [threading.Thread(target=self.client, daemon=True) for _ in range(CLIENTS)]
@@ -124,14 +140,17 @@ class SearchLoad:
     def client(self) -> None:
         while not self.stop.is_set():
             try:
-                version, _ = search(self.stub, "cordless drill for deck screws")
+                reply = self.stub.Search(retriever_pb2.SearchRequest(texts=[LOAD_QUERY], top_k=5), timeout=30)
             except grpc.RpcError as error:
                 with self.lock:
                     self.failures.append(f"{error.code()}: {error.details()}")
                 continue
             with self.lock:
                 self.calls += 1
-                self.versions.add(version)
+                self.versions.add(reply.index_version)
+                self.scores.setdefault(reply.index_version, []).append(
+                    [hit.score for hit in reply.results[0].hits]
+                )
             time.sleep(0.01)  # leave CPU for the index updates running beside the clients
 
     def __enter__(self) -> SearchLoad:
@@ -185,5 +204,96 @@ def test_a_broken_version_is_not_served_and_the_old_one_keeps_answering(
         assert describe(stub)["index_version"] == good
         version, hits = search(stub, "baby bath thermometer", 1)
         assert (version, hits) == (good, ["D3"])
+    finally:
+        write_bytes(root / CURRENT, good.encode())
+
+
+@pytest.fixture(scope="module")
+def trained_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A stand-in for a fine-tuned model: MiniLM saved with its last layer's output projection scaled, so
+    its embeddings and fingerprint differ from the packaged model's (what training would change)."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(minilm_path()), device="cpu")
+    with torch.no_grad():
+        model[0].auto_model.encoder.layer[-1].output.dense.weight.mul_(3.0)
+    path = tmp_path_factory.mktemp("trained") / "retriever-model"
+    model.save(str(path))
+    return path
+
+
+def encoder_for(model_dir: Path | None) -> Encoder:
+    return Encoder(path=model_dir, device="cpu", backend="torch")
+
+
+def top_scores(encoder: Encoder, version_dir: Path, text: str) -> list[float]:
+    """The top-5 scores of `text` embedded by `encoder` in the index version in `version_dir`."""
+    index = load_version(version_dir, read_manifest(version_dir)["encoder"])
+    return [score for _, score in index.search(encoder.encode([text]), 5)[0]]
+
+
+def test_switching_to_an_index_built_with_another_model_serves_both_halves_together(
+    channel: grpc.Channel, state_dir: Path, trained_model: Path
+) -> None:
+    stub = retriever_pb2_grpc.RetrieverStub(channel)
+    root = state_dir / "index"
+    old = (root / CURRENT).read_text()
+    old_describe = stub.Describe(common_pb2.DescribeRequest(), timeout=10)
+    assert old_describe.details["model"].startswith("all-MiniLM-L6-v2")
+
+    with SearchLoad(channel) as load:
+        printed = synth(
+            state_dir, "build", "--catalog", str(state_dir / "catalog.csv"), "--model", str(trained_model)
+        )
+        new = (root / CURRENT).read_text()
+        assert new != old and new in printed
+        wait_for(lambda: describe(stub)["index_version"] == new)
+        wait_for(lambda: new in load.versions)  # searches answered by the new pair, under load
+
+    assert load.failures == [] and {old, new} <= load.versions
+    manifest = read_manifest(root / new)
+    assert manifest["model_dir"] == str(trained_model.resolve())
+    info = stub.Describe(common_pb2.DescribeRequest(), timeout=10)
+    assert info.details["model"] == str(trained_model.resolve())
+    assert info.details["encoder"] == manifest["encoder"] != old_describe.details["encoder"]
+    assert info.version == f"{new}/{manifest['encoder']}" != old_describe.version
+
+    # Every answer, before and after the swap, is its own version's model searching its own index.
+    packaged, trained = encoder_for(None), encoder_for(trained_model)
+    encoders = {None: packaged, trained_model.resolve(): trained}
+    for version, answers in load.scores.items():
+        expected = top_scores(
+            encoders[recorded_model_dir(read_manifest(root / version))], root / version, LOAD_QUERY
+        )
+        for scores in answers:
+            assert scores == pytest.approx(expected, abs=1e-4), version
+    # ... and a mixed pair would have been caught: the other model's query scores differently.
+    mixed = top_scores(packaged, root / new, LOAD_QUERY)
+    assert np.abs(np.array(mixed) - np.array(load.scores[new][0])).max() > 1e-2
+    version, _ = search(stub, LOAD_QUERY)
+    assert version == new
+
+
+def test_a_version_whose_model_does_not_load_is_refused_and_the_served_pair_keeps_answering(
+    channel: grpc.Channel, state_dir: Path, tmp_path: Path
+) -> None:
+    stub = retriever_pb2_grpc.RetrieverStub(channel)
+    root = state_dir / "index"
+    good = (root / CURRENT).read_text()
+    before = stub.Describe(common_pb2.DescribeRequest(), timeout=10).version
+    lost = root / "20990101T000000Z-lost-model"
+    lost.mkdir()
+    for name in ("products.jsonl", "labels.npy", "index.faiss"):
+        (lost / name).write_bytes((root / good / name).read_bytes())
+    manifest = read_manifest(root / good) | {"version": lost.name, "model_dir": str(tmp_path / "gone")}
+    (lost / "manifest.json").write_text(json.dumps(manifest))
+    expected = search(stub, LOAD_QUERY)
+    write_bytes(root / CURRENT, lost.name.encode())
+    try:
+        wait_for(lambda: lost.name in describe(stub)["reload_error"])
+        assert "gone does not exist" in describe(stub)["reload_error"]
+        assert stub.Describe(common_pb2.DescribeRequest(), timeout=10).version == before
+        assert search(stub, LOAD_QUERY) == expected == (good, expected[1])
     finally:
         write_bytes(root / CURRENT, good.encode())
