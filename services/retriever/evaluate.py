@@ -233,12 +233,16 @@ def encode_texts(encoder: Encoder, texts: list[str], what: str) -> np.ndarray:
 
 
 def exact_search(
-    queries: np.ndarray, catalog: np.ndarray, ids: Sequence[str], depth: int
+    queries: np.ndarray, catalog: np.ndarray, ids: Sequence[str], depth: int, what: str = ""
 ) -> list[list[tuple[str, float]]]:
-    """Top `depth` (product id, inner product) per query row, score descending, ties by product id."""
+    """Top `depth` (product id, inner product) per query row, score descending, ties by product id;
+    with `what`, a progress bar on stderr."""
+    from tqdm import tqdm
+
     depth = min(depth, len(ids))
     out: list[list[tuple[str, float]]] = []
-    for start in range(0, len(queries), SEARCH_CHUNK):
+    starts = range(0, len(queries), SEARCH_CHUNK)
+    for start in tqdm(starts, desc=f"searching {what}", unit="chunk", file=sys.stderr, disable=not what):
         scores = queries[start : start + SEARCH_CHUNK] @ catalog.T
         top = np.argpartition(-scores, depth - 1, axis=1)[:, :depth]
         for row, candidates in zip(scores, top, strict=True):
@@ -252,7 +256,7 @@ def search_texts(
 ) -> tuple[list[list[tuple[str, float]]], float]:
     """(hits per text, seconds)."""
     began = time.monotonic()
-    hits = exact_search(encode_texts(encoder, texts, what), catalog, ids, depth)
+    hits = exact_search(encode_texts(encoder, texts, what), catalog, ids, depth, what)
     return hits, time.monotonic() - began
 
 
