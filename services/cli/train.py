@@ -58,8 +58,8 @@ def _retriever(args: argparse.Namespace) -> int:
         )
     except KeyboardInterrupt:
         print(
-            f"\ninterrupted; the same command continues from the last checkpoint "
-            f"(every {config.checkpoint_every} steps)",
+            f"\ninterrupted; the same command continues from the last finished step (a killed run: "
+            f"from the last checkpoint, every {config.checkpoint_every} steps)",
             file=sys.stderr,
         )
         raise

@@ -57,13 +57,20 @@ class Checkpoint:
         self.work = work
         self.path = work / CHECKPOINT
 
-    def save(self, step: int, parts: Mapping[str, Any], extra: Mapping[str, Any] | None = None) -> None:
-        """parts: name -> object with state_dict() (model, optimizer, scheduler)."""
+    def save(
+        self, step: int, parts: Mapping[str, Any], extra: Mapping[str, Any] | None = None, rng: Any = None
+    ) -> None:
+        """parts: name -> object with state_dict() (model, optimizer, scheduler); rng: torch's RNG state
+        as it was when `step` ended (default: now)."""
         import torch
 
         self.work.mkdir(parents=True, exist_ok=True)
         state = {name: part.state_dict() for name, part in parts.items()}
-        state |= {"torch_rng": torch.get_rng_state(), "step": step, "extra": dict(extra or {})}
+        state |= {
+            "torch_rng": torch.get_rng_state() if rng is None else rng,
+            "step": step,
+            "extra": dict(extra or {}),
+        }
         tmp = self.work / f".{CHECKPOINT}.tmp"
         torch.save(state, tmp)
         publish(tmp, self.path)

@@ -221,30 +221,44 @@ def train(
     model.train()
     bar = Progress(len(batches), start, progress)
     began = time.monotonic()
+    completed, saved, updating = start, start, False
+    rng = torch.get_rng_state()  # as it was when the last completed step ended
+
+    def save() -> None:
+        nonlocal saved
+        extra = {"losses": losses, "seconds": seconds + time.monotonic() - began}
+        checkpoint.save(completed, parts, extra, rng=rng)
+        saved = completed
+
     try:
         for step in range(start, stop):
             chunk = [examples[i] for i in batches[step]]
             columns = [[e.query for e in chunk], [e.positive for e in chunk]]
             if chunk[0].negative:
                 columns.append([e.negative for e in chunk])
-            features = [_on(device, model.preprocess(c)) for c in columns]
-            loss = loss_fn(features, None)
+            loss = loss_fn([_on(device, model.preprocess(c)) for c in columns], None)
             value = float(loss.item())
             if not math.isfinite(value):
                 raise InvalidInput(f"training diverged at step {step + 1} (loss {value}); lower --lr")
             loss.backward()
+            updating = True  # parameters change in place: no checkpoint of a half-updated model
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad()
             losses.append(value)
+            completed, rng, updating = step + 1, torch.get_rng_state(), False
             bar.step(value)
-            done = step + 1
-            if done < len(batches) and (done % config.checkpoint_every == 0 or done == stop):
-                elapsed = seconds + time.monotonic() - began
-                checkpoint.save(done, parts, {"losses": losses, "seconds": elapsed})
+            if completed < len(batches) and (completed % config.checkpoint_every == 0 or completed == stop):
+                save()
             if on_step is not None:
-                on_step(done)
+                on_step(completed)
+    except KeyboardInterrupt:
+        # Ctrl-C between updates keeps every finished step (a kill keeps the last periodic checkpoint).
+        if not updating and saved < completed < len(batches):
+            save()
+            log.info("interrupted; saved the checkpoint of step %d in %s", completed, work)
+        raise
     finally:
         bar.close()
     seconds += time.monotonic() - began

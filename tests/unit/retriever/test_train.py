@@ -194,8 +194,15 @@ def test_a_short_fine_tune_resumes_and_the_encoder_serves_it(
     )
     out = tmp_path / "model"
 
+    def ctrl_c(step: int) -> None:
+        raise KeyboardInterrupt
+
+    # Ctrl-C after the first step saves that step (the periodic checkpoint is not due yet).
+    with pytest.raises(KeyboardInterrupt):
+        train(data, config, tmp_path / "models", out=out, threads=1, progress=False, on_step=ctrl_c)
+    assert (tmp_path / ".model.work" / "checkpoint.pt").is_file() and not out.exists()
     stopped = train(data, config, tmp_path / "models", out=out, threads=1, progress=False, max_steps=2)
-    assert (stopped.done, stopped.finished, out.exists()) == (2, False, False)  # nothing published yet
+    assert (stopped.resumed_from, stopped.done, stopped.finished, out.exists()) == (1, 2, False, False)
 
     # The same command again, through the CLI: continues at step 2 and prints the path last.
     args = [
