@@ -140,8 +140,8 @@ def _check_base(base: Path) -> Path:
 
 def _existing(target: Path, key: str) -> dict[str, Any] | None:
     """The manifest of a model this run already produced at target; an error if target is anything else."""
-    if not target.exists():
-        return None
+    if not target.exists() or (target.is_dir() and not any(target.iterdir())):
+        return None  # an empty directory is replaced by the model
     try:
         manifest: dict[str, Any] = json.loads((target / MANIFEST).read_text())
     except (OSError, ValueError):
@@ -278,7 +278,10 @@ def train(
             "store": str(data.store),
             "sha256": sample.sha256,
             **data.counts(),
-            "trained_on": len(examples),
+            "trained_on": {
+                "examples": len(examples),
+                "hard_negatives": sum(bool(e.negative) for e in examples),
+            },
         }
         | _labels(data),
         "parameters": config.params(),

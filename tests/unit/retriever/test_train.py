@@ -224,6 +224,7 @@ def test_a_short_fine_tune_resumes_and_the_encoder_serves_it(
     assert manifest["resumed_from_step"] == 2 and manifest["steps"] == stopped.steps >= 4
     assert manifest["seed"] == 3 and manifest["parameters"]["batch_size"] == 16
     assert manifest["data"]["examples"] == 32 and manifest["data"]["hard_negatives"] == 32
+    assert manifest["data"]["trained_on"] == {"examples": 32, "hard_negatives": 32}
     assert manifest["data"]["sha256"] == data.sha256
     assert manifest["base_model"]["id"].startswith("model:")
     assert np.isfinite(manifest["loss"]["final"]) and len(manifest["loss"]["per_epoch"]) == 2
