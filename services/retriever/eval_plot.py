@@ -15,7 +15,7 @@ STYLES = {"query": "-", "fused": "--", "union": ":"}
 
 def plot_curves(lines: dict[str, list[float]], path: Path, title: str) -> None:
     """One line per name: mean recall at k = 1..len(values), k on a log axis."""
-    from matplotlib.ticker import ScalarFormatter
+    from matplotlib.ticker import FuncFormatter
 
     figure, axes = new_figure()
     groups = list(dict.fromkeys(name.rpartition(" ")[0] for name in lines))
@@ -25,8 +25,9 @@ def plot_curves(lines: dict[str, list[float]], path: Path, title: str) -> None:
         color = f"C{groups.index(group) % 10}" if len(groups) > 1 else None
         axes.plot(range(1, len(values) + 1), values, STYLES.get(mode, "-"), color=color, label=name)
     axes.set_xscale("log")
-    axes.xaxis.set_major_formatter(ScalarFormatter())
-    axes.set_xlabel("k (union: k per text)")
+    axes.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    union = any(name.endswith(" union") or name == "union" for name in lines)
+    axes.set_xlabel("k (union: k per text)" if union else "k")
     axes.set_ylabel("mean recall@k")
     axes.set_ylim(0, 1)
     axes.grid(True, which="both", linewidth=0.3)
