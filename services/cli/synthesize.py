@@ -308,6 +308,8 @@ def run_synthesize(
         print(f"{path}: ... {len(found.problems) - SHOW_PROBLEMS} more problems", file=sys.stderr)
     if not found.items:
         raise InvalidInput(f"{path}: no queries to synthesize ({len(found.problems)} bad lines)")
+    if not url.startswith(("http://", "https://")):
+        raise InvalidInput(f"--url must be an http:// or https:// address, not {url!r}")
     return asyncio.run(
         _synthesize(
             url,

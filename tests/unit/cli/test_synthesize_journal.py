@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from services.cli.journal import (
     JournalEntry,
     append,
@@ -14,7 +16,8 @@ from services.cli.journal import (
     plan,
     read_journal,
 )
-from services.cli.synthesize import Tally, progress_line
+from services.cli.synthesize import Tally, progress_line, run_synthesize
+from services.core.errors import InvalidInput
 from services.pipeline.models import QueryItem
 
 
@@ -76,3 +79,11 @@ def test_tally_and_progress_line() -> None:
     line = progress_line(tally, width=8)
     assert line.startswith("[####....] 2/4 · 5 accepted · 1 failed · 3 skipped · ")
     assert "ETA " in line and "q/s" in line
+
+
+def test_an_address_without_a_scheme_is_refused_before_any_request(tmp_path: Path) -> None:
+    queries = tmp_path / "log.txt"
+    queries.write_text("deck over\n")
+    with pytest.raises(InvalidInput, match="http:// or https://"):
+        run_synthesize("localhost:8000", queries, tmp_path / "journal.jsonl", 4, 20)
+    assert not (tmp_path / "journal.jsonl").exists()
