@@ -21,6 +21,8 @@ def pair(pid: str, score: float) -> Pair:
 
 
 def score(settings: PipelineSettings) -> list[tuple[str, int, bool, str, float]]:
+    """Called from async tests: the pipeline's gRPC channels belong to the running event loop (outside
+    one they would need a default loop, which an earlier asyncio.run() in the session has unset)."""
     pipeline = SynthesisPipeline(settings)
     candidates = [rewriter_pb2.Candidate(text=t, source="llm:hf") for t in ("weak", "strong", "off")]
     intent = [
@@ -35,7 +37,7 @@ def score(settings: PipelineSettings) -> list[tuple[str, int, bool, str, float]]
     return [(r.text, r.rank, r.accepted, r.reason, r.reward) for r in rewrites]
 
 
-def test_rewrites_are_ranked_by_reward_and_the_relevance_floor_rejects_with_a_reason() -> None:
+async def test_rewrites_are_ranked_by_reward_and_the_relevance_floor_rejects_with_a_reason() -> None:
     ranked = score(PipelineSettings(relevance_floor=0.4))
     assert [(text, rank) for text, rank, *_ in ranked] == [("strong", 1), ("weak", 2), ("off", 3)]
     assert [r[4] for r in ranked] == sorted((r[4] for r in ranked), reverse=True)
@@ -46,7 +48,7 @@ def test_rewrites_are_ranked_by_reward_and_the_relevance_floor_rejects_with_a_re
     assert by_text["off"] == (False, "changes intent")  # the intent judge's reason is kept
 
 
-def test_weights_change_the_ranking() -> None:
+async def test_weights_change_the_ranking() -> None:
     default = [text for text, *_ in score(PipelineSettings())]
     diversity_only = score(PipelineSettings(reward_weights="diversity=1", relevance_floor=0))
     assert default[0] == "strong"

@@ -47,7 +47,7 @@ def test_merge_truncates_to_top_k_after_ordering() -> None:
     assert merge_hits([[], []], 3) == []
 
 
-def test_one_target_is_a_plain_client_and_the_default_is_unchanged() -> None:
+async def test_one_target_is_a_plain_client_and_the_default_is_unchanged() -> None:
     settings = PipelineSettings()
     assert settings.retriever_target == "127.0.0.1:50052"
     assert settings.retriever_targets == ["127.0.0.1:50052"]
