@@ -155,7 +155,7 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "--max-pairs",
         type=int,
         default=DEFAULTS.max_pairs,
-        help="train on a seeded sample of this many pairs (0: all); the default takes ~10 min on 2 cores",
+        help="train on a seeded sample of this many pairs (0: all); the default takes ~10 min on 2 idle cores",
     )
     train.add_argument("--checkpoint-every", type=int, default=DEFAULTS.checkpoint_every, help="steps")
     train.add_argument("--resume", action="store_true", help="continue this run from its last checkpoint")

@@ -42,7 +42,7 @@ class TrainConfig:
     learning_rate: float = 4e-5
     warmup_fraction: float = 0.1
     # ~10 minutes on two busy CPU cores at the defaults (~1.8 s a step); 0 = every training pair.
-    max_pairs: int = 10_000
+    max_pairs: int = 20_000
     eval_fraction: float = 0.3
     checkpoint_every: int = 50
 
