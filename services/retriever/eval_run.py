@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import sys
@@ -30,6 +29,7 @@ from services.retriever.evaluate import (
     labelled_queries,
     search_texts,
 )
+from services.retriever.index import file_sha256
 from services.retriever.model import open_encoder
 
 METRIC_NOTES = {
@@ -81,14 +81,6 @@ def _f(value: float | None) -> str:
     return "-" if value is None or math.isnan(value) else f"{value:.3f}"
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def run_retrieval_eval(
     labels: LabelSet, config: RetrievalEvalConfig, settings: RetrieverSettings, pipeline: PipelineSettings
 ) -> RetrievalReport:
@@ -99,7 +91,7 @@ def run_retrieval_eval(
     if config.rewrites and config.rewrites_file is None:
         check_services(pipeline, config.num_rewrites, config.judge_rewrites)
     products = load_catalog(config.catalog)
-    catalog_sha = _sha256(config.catalog)
+    catalog_sha = file_sha256(config.catalog)
     found = labelled_queries(labels, products)
     queries = found.queries
     print(f"{len(queries)} queries with a relevant product in {len(products)} products", file=sys.stderr)
