@@ -188,14 +188,9 @@ def evaluate(
         curves["all"] = (margin, np.array([0.0]))
     data = {
         "labels": {
-            "file": labels.path.name,
-            "sha256": labels.sha256,
-            "scale": labels.scale.name,
-            "relevant_at": labels.scale.relevant_at,
-            "pairs": len(labels.pairs),
+            **labels.provenance(),
             "relevant": int(relevant.sum()),
             "queries": len({p.query for p in labels.pairs}),
-            "skipped_rows": labels.skipped,
         },
         "policy": {"mode": rule.mode.value, "rule": rule.describe()},
         "accepting": "ensemble" if rule.mode.value == "ensemble" else "all",

@@ -120,6 +120,17 @@ class LabelSet:
     def skipped(self) -> int:
         return sum(len(lines) for lines in self.problems.values())
 
+    def provenance(self) -> dict[str, object]:
+        """Which labels a model or report came from, as manifests and reports record it."""
+        return {
+            "file": self.path.name,
+            "sha256": self.sha256,
+            "scale": self.scale.name,
+            "relevant_at": self.scale.relevant_at,
+            "pairs": len(self.pairs),
+            "skipped_rows": self.skipped,
+        }
+
     def report(self) -> str:
         head = (
             f"{self.path.name}: {self.rows} rows, {len(self.pairs)} pairs kept "

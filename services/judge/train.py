@@ -154,12 +154,7 @@ def train(
     manifest: dict[str, Any] = {
         "base_model": f"{base.name}:{fingerprint(base)}",
         "data": {
-            "file": labels.path.name,
-            "sha256": labels.sha256,
-            "scale": labels.scale.name,
-            "relevant_at": labels.scale.relevant_at,
-            "pairs": len(labels.pairs),
-            "skipped_rows": labels.skipped,
+            **labels.provenance(),
             "train_pairs": len(train_pairs),
             "eval_pairs": len(eval_pairs),
             "eval_queries": len({p.query for p in eval_pairs}),

@@ -326,11 +326,7 @@ def _labels(data: TrainingData) -> dict[str, Any]:
     labels = data.labels
     return {
         "labels": {
-            "file": labels.path.name,
-            "sha256": labels.sha256,
-            "scale": labels.scale.name,
-            "relevant_at": labels.scale.relevant_at,
-            "pairs": len(labels.pairs),
+            **labels.provenance(),
             "skipped_rows": {kind: len(lines) for kind, lines in labels.problems.items()},
         }
     }
