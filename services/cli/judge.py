@@ -99,18 +99,15 @@ def _eval_judge(args: argparse.Namespace) -> int:
     return 0
 
 
-def label_arguments(parser: argparse.ArgumentParser, split: bool) -> None:
-    parser.add_argument("--labels", type=Path, required=True, help="CSV, TSV or JSONL of graded pairs")
-    parser.add_argument(
-        "--catalog",
-        type=Path,
-        help="catalog CSV/JSONL the product ids join to (not needed for inline titles)",
-    )
+def scale_arguments(parser: argparse.ArgumentParser, on_error: str) -> None:
+    """How label values read (scale, relevance cut, ESCI substitutes) and what bad rows do."""
     parser.add_argument(
         "--scale", default="auto", help="label scale: auto, esci, wands or LO-HI such as 1-3, 1-4"
     )
     parser.add_argument(
-        "--relevant-at", type=float, help="numeric scales: least value that counts as relevant"
+        "--relevant-at",
+        type=float,
+        help="numeric scales: least value that counts as relevant (default 2.33 on 1-3, 3 on 1-4)",
     )
     parser.add_argument(
         "--esci-substitutes", action="store_true", help="ESCI: count S (substitute) as relevant too"
@@ -118,9 +115,19 @@ def label_arguments(parser: argparse.ArgumentParser, split: bool) -> None:
     parser.add_argument(
         "--on-error",
         choices=["fail", "skip"],
-        default="fail",
-        help="bad rows (listed by line either way): fail, or skip them",
+        default=on_error,
+        help=f"bad rows (listed by line either way): fail, or skip them (default {on_error})",
     )
+
+
+def label_arguments(parser: argparse.ArgumentParser, split: bool) -> None:
+    parser.add_argument("--labels", type=Path, required=True, help="CSV, TSV or JSONL of graded pairs")
+    parser.add_argument(
+        "--catalog",
+        type=Path,
+        help="catalog CSV/JSONL the product ids join to (not needed for inline titles)",
+    )
+    scale_arguments(parser, on_error="fail")
     parser.add_argument(
         "--description", action="store_true", help="append the start of inline product descriptions"
     )

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from services.cli.judge import scale_arguments
 from services.core.settings import load_settings
 from services.retriever.train import TrainConfig
 
@@ -96,24 +97,7 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "category); also joins --labels product ids",
     )
     retriever.add_argument("--labels", type=Path, help="human labels (CSV, TSV, JSONL) to add as positives")
-    retriever.add_argument(
-        "--scale", default="auto", help="label scale: auto, esci, wands or LO-HI such as 1-3, 1-4"
-    )
-    retriever.add_argument(
-        "--relevant-at",
-        type=float,
-        help="numeric scales: least label that counts as relevant (default as in `synth judge train`: "
-        "2.33 on 1-3, 3 on 1-4)",
-    )
-    retriever.add_argument(
-        "--esci-substitutes", action="store_true", help="ESCI: count S (substitute) as relevant too"
-    )
-    retriever.add_argument(
-        "--on-error",
-        choices=["fail", "skip"],
-        default="skip",
-        help="bad label rows (listed by line either way): skip them (default) or fail",
-    )
+    scale_arguments(retriever, on_error="skip")
     retriever.add_argument(
         "--hard-negatives",
         action=argparse.BooleanOptionalAction,
