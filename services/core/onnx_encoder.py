@@ -182,6 +182,9 @@ class OnnxBackend(EncoderBackend):
 
         options = onnxruntime.SessionOptions()
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # Idle intra-op threads sleep instead of spinning: under load the other services (the rewriter, the
+        # judge) share these cores, and a spinning thread takes CPU time from them for nothing.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         source = str(graph) if isinstance(graph, Path) else graph
         self.session = onnxruntime.InferenceSession(source, options, providers=["CPUExecutionProvider"])
         self.inputs = [i.name for i in self.session.get_inputs()]

@@ -83,6 +83,11 @@ class JudgeSettings(GrpcServiceSettings):
     )
     max_pairs: int = Field(2048, ge=1, le=100_000, description="Most pairs one Judge call may carry.")
     encode_batch_size: int = Field(64, ge=1, le=4096, description="Encoder batch size.")
+    encoder_backend: str = Field(
+        "auto",
+        pattern="^(auto|torch|onnx)$",
+        description="Embedding judge's encoder runtime: auto (ONNX Runtime on CPU, PyTorch on GPU), torch, onnx.",
+    )
     cache_url: str = Field(
         "", description="Redis URL of the judgment cache (engine scores); empty turns the cache off."
     )

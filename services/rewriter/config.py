@@ -45,6 +45,15 @@ class RewriterSettings(GrpcServiceSettings):
         96, ge=8, le=512, description="Candidates with more characters are dropped."
     )
 
+    # hf engine
+    hf_max_batch_rows: int = Field(
+        96,
+        ge=1,
+        le=1024,
+        description="Most sample rows (requests x samples each) the hf engine decodes in one batch; "
+        "concurrent requests share a batch. 1 = one request at a time.",
+    )
+
     # catalog engine
     catalog: Path | None = Field(
         None,

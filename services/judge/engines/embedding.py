@@ -13,7 +13,10 @@ class EmbeddingJudge(JudgeEngine):
     encoder: Encoder | None = None
 
     def load(self) -> None:
-        self.encoder = Encoder(device=self.settings.device, batch_size=self.settings.encode_batch_size)
+        s = self.settings
+        self.encoder = Encoder(
+            device=s.device, batch_size=s.encode_batch_size, backend=s.encoder_backend, cache_dir=s.models_dir
+        )
 
     @property
     def version(self) -> str:
