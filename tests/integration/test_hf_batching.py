@@ -53,9 +53,10 @@ def test_a_batch_of_prompts_of_different_lengths_decodes_like_each_prompt_alone(
     for _ in range(2):  # the first call learns the shared prefix, the second reuses it
         batch = runtime.generate_many([Conversation(messages(q), 2, None, None) for q in QUERIES], GREEDY)
         assert [c.texts for c in batch] == [[text, text] for text in expected]
-    assert len(runtime.prefix.ids) >= 60  # the system text and the few-shot turns
+    assert len(runtime.sampler.prefix.ids) >= 60  # the system text and the few-shot turns
     assert all(
-        runtime.prompt_ids(messages(q))[: len(runtime.prefix.ids)] == runtime.prefix.ids for q in QUERIES
+        runtime.prompt_ids(messages(q))[: len(runtime.sampler.prefix.ids)] == runtime.sampler.prefix.ids
+        for q in QUERIES
     )
 
 
@@ -65,7 +66,7 @@ def test_a_new_template_gets_its_own_prefix_and_the_same_tokens(runtime: HFRunti
     other = [messages(q, system) for q in QUERIES[:2]]
     batch = runtime.generate_many([Conversation(m, 1, None, None) for m in other], GREEDY)
     assert [c.texts[0] for c in batch] == [reference(runtime, m, GREEDY.max_new_tokens) for m in other]
-    assert runtime.prompt_ids(other[0])[: len(runtime.prefix.ids)] == runtime.prefix.ids
+    assert runtime.prompt_ids(other[0])[: len(runtime.sampler.prefix.ids)] == runtime.sampler.prefix.ids
 
 
 def test_a_seeded_request_samples_the_same_texts_alone_or_in_a_batch(runtime: HFRuntime) -> None:

@@ -46,7 +46,7 @@ class HFRuntime:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        from services.core.llm.hf_batch import PrefixCache
+        from services.core.llm.hf_batch import BatchSampler
 
         self.device = resolve_device(device)
         dtype = torch.float16 if self.device == "cuda" else torch.float32
@@ -54,11 +54,11 @@ class HFRuntime:
         self.model: Any = AutoModelForCausalLM.from_pretrained(str(path), dtype=dtype).to(self.device).eval()
         self.version = f"{path.name}:{fingerprint(path)}"
         eos = self.model.generation_config.eos_token_id
-        self.stop_ids = {self.tokenizer.eos_token_id, *(eos if isinstance(eos, list) else [eos])} - {None}
+        stop_ids = {self.tokenizer.eos_token_id, *(eos if isinstance(eos, list) else [eos])} - {None}
         pad = self.tokenizer.pad_token_id
         self.pad_id: int = self.tokenizer.eos_token_id if pad is None else pad
         self.threads = torch.get_num_threads()
-        self.prefix = PrefixCache(self.model)  # the prompt template's shared tokens, computed once
+        self.sampler = BatchSampler(self.model, stop_ids, self.pad_id)
         log.info("model %s on %s", self.version, self.device)
 
     def generate(
@@ -77,7 +77,7 @@ class HFRuntime:
         """Sampled completions of several conversations, decoded together in one batch."""
         import torch
 
-        from services.core.llm.hf_batch import PromptRequest, sample_batch
+        from services.core.llm.hf_batch import PromptRequest
 
         requests = [
             PromptRequest(self.prompt_ids(c.messages), c.n, c.seed, c.deadline) for c in conversations
@@ -88,7 +88,7 @@ class HFRuntime:
         if self.device == "cpu":
             torch.set_num_threads(1 if rows <= SMALL_BATCH_ROWS else self.threads)
         with torch.inference_mode():
-            sampled = sample_batch(self.model, self.prefix, requests, sampling, self.stop_ids, self.pad_id)
+            sampled = self.sampler.sample(requests, sampling)
         return [
             Completions(
                 texts=self.tokenizer.batch_decode(s.tokens, skip_special_tokens=True),

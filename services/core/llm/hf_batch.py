@@ -1,10 +1,11 @@
 """Batched sampling for the transformers runtime: many prompts in one decode loop, over a shared prefix.
 
 Prompts made from one template share a long prefix (system text, few-shot turns). Its keys and values are
-computed once and kept; each batch starts from a copy of them, so only each prompt's own tail is prefilled,
-once per sample row (left-padded after the prefix). All rows then decode together, one forward pass per
-token for the whole batch, and leave it as they finish (end of sequence, the token budget, or their
-request's deadline), so the batch shrinks instead of computing padding.
+computed once and kept; each batch starts from a copy of them, so only each prompt's own tail is prefilled
+(once per prompt, left-padded after the prefix), and each of its n sample rows gets a copy of that. All
+rows then decode together, one forward pass per token for the whole batch, and leave it as they finish
+(end of sequence, the token budget, or their request's deadline), so the batch shrinks instead of
+computing padding.
 
 Each request samples from its own seeded generator: its texts do not depend on what else was in the batch.
 """
@@ -53,9 +54,8 @@ class PrefixCache:
         """Make the cache hold a prefix of every prompt (each keeps at least one own token); its length."""
         limit = min(len(p) for p in prompts) - 1
         shared = _common_prefix([*prompts, self.ids]) if self.ids else 0
-        if (
-            shared < MIN_PREFIX_TOKENS
-        ):  # a new template: learn its prefix from this batch (or the last prompt)
+        if shared < MIN_PREFIX_TOKENS:
+            # A new template: learn its prefix from this batch, or from the last prompt and this one.
             alone = len(prompts) == 1 and self.last_prompt
             shared = _common_prefix([*prompts, self.last_prompt] if alone else list(prompts))
         self.last_prompt = list(prompts[0])
@@ -105,98 +105,97 @@ def _common_prefix(sequences: Sequence[Sequence[int]]) -> int:
     return length
 
 
-def sample_batch(
-    model: Any,
-    prefix: PrefixCache,
-    requests: Sequence[PromptRequest],
-    sampling: Sampling,
-    stop_ids: set[int],
-    pad_id: int,
-) -> list[Sampled]:
-    """n sampled continuations of every request's prompt; call under torch.inference_mode()."""
-    owner = [i for i, r in enumerate(requests) for _ in range(r.n)]  # the request of each row
-    outputs: list[list[int]] = [[] for _ in owner]
-    if owner:
-        _decode(model, prefix, requests, owner, outputs, sampling, stop_ids, pad_id)
-    per_request: list[list[list[int]]] = [[] for _ in requests]
-    for request, tokens in zip(owner, outputs, strict=True):
-        per_request[request].append(tokens)
-    return [Sampled(samples) for samples in per_request]
+class BatchSampler:
+    """Samples continuations of many prompts in one batch with one model (call under inference_mode)."""
 
+    def __init__(self, model: Any, stop_ids: set[int], pad_id: int) -> None:
+        self.model = model
+        self.stop_ids = stop_ids
+        self.pad_id = pad_id
+        self.prefix = PrefixCache(model)
 
-def _decode(
-    model: Any,
-    prefix: PrefixCache,
-    requests: Sequence[PromptRequest],
-    owner: list[int],
-    outputs: list[list[int]],
-    sampling: Sampling,
-    stop_ids: set[int],
-    pad_id: int,
-) -> None:
-    device = model.device
-    generators = [_generator(r.seed) for r in requests]
-    cache, logits, mask, next_position = _prefill(model, prefix, requests, owner, pad_id)
-    present: list[int | None] = list(range(len(owner)))  # the row at each batch position; None: finished
-    for step in range(sampling.max_new_tokens):
-        live = [(index, row) for index, row in enumerate(present) if row is not None]
-        positions = [index for index, _ in live]
-        sampled = _sample(logits[positions], [owner[row] for _, row in live], generators, sampling)
-        now = time.monotonic()
-        for (index, row), token in zip(live, sampled.tolist(), strict=True):
-            deadline = requests[owner[row]].deadline
-            if token not in stop_ids:
-                outputs[row].append(token)
-            if (
-                token in stop_ids
-                or step + 1 == sampling.max_new_tokens
-                or (deadline is not None and now >= deadline)
-            ):
-                present[index] = None
-        keep = [index for index, row in enumerate(present) if row is not None]
-        if not keep:
-            return
-        tokens = torch.full((len(present),), pad_id, dtype=torch.long, device=device)
-        tokens[positions] = sampled
-        if len(keep) * 4 <= len(present) * 3:  # dropping rows copies the whole cache: wait for a quarter
-            selected = torch.tensor(keep, device=device)
-            cache.batch_select_indices(selected)
-            mask, next_position, tokens = mask[selected], next_position[selected], tokens[selected]
-            present = [present[i] for i in keep]
-        mask = torch.cat([mask, mask.new_ones((len(present), 1))], dim=1)
-        logits = model(
-            input_ids=tokens[:, None], attention_mask=mask, position_ids=next_position, past_key_values=cache
+    def sample(self, requests: Sequence[PromptRequest], sampling: Sampling) -> list[Sampled]:
+        """n sampled continuations of every request's prompt."""
+        owner = [i for i, r in enumerate(requests) for _ in range(r.n)]  # the request of each row
+        outputs = self._decode(requests, owner, sampling) if owner else []
+        per_request: list[list[list[int]]] = [[] for _ in requests]
+        for request, tokens in zip(owner, outputs, strict=True):
+            per_request[request].append(tokens)
+        return [Sampled(samples) for samples in per_request]
+
+    def _decode(
+        self, requests: Sequence[PromptRequest], owner: list[int], sampling: Sampling
+    ) -> list[list[int]]:
+        device = self.model.device
+        generators = [_generator(r.seed) for r in requests]
+        outputs: list[list[int]] = [[] for _ in owner]
+        cache, logits, mask, next_position = self._prefill(requests, owner)
+        present: list[int | None] = list(range(len(owner)))  # the row at each batch position; None: finished
+        for step in range(sampling.max_new_tokens):
+            live = [(index, row) for index, row in enumerate(present) if row is not None]
+            positions = [index for index, _ in live]
+            sampled = _sample(logits[positions], [owner[row] for _, row in live], generators, sampling)
+            now = time.monotonic()
+            for (index, row), token in zip(live, sampled.tolist(), strict=True):
+                deadline = requests[owner[row]].deadline
+                stopped = token in self.stop_ids
+                if not stopped:
+                    outputs[row].append(token)
+                if (
+                    stopped
+                    or step + 1 == sampling.max_new_tokens
+                    or (deadline is not None and now >= deadline)
+                ):
+                    present[index] = None
+            keep = [index for index, row in enumerate(present) if row is not None]
+            if not keep:
+                break
+            tokens = torch.full((len(present),), self.pad_id, dtype=torch.long, device=device)
+            tokens[positions] = sampled
+            if len(keep) * 4 <= len(present) * 3:  # dropping rows copies the whole cache: wait for a quarter
+                selected = torch.tensor(keep, device=device)
+                cache.batch_select_indices(selected)
+                mask, next_position, tokens = mask[selected], next_position[selected], tokens[selected]
+                present = [present[i] for i in keep]
+            mask = torch.cat([mask, mask.new_ones((len(present), 1))], dim=1)
+            logits = self.model(
+                input_ids=tokens[:, None],
+                attention_mask=mask,
+                position_ids=next_position,
+                past_key_values=cache,
+            ).logits[:, -1]
+            next_position = next_position + 1
+        return outputs
+
+    def _prefill(
+        self, requests: Sequence[PromptRequest], owner: list[int]
+    ) -> tuple[Any, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Each prompt's tail runs once after the shared prefix; every sample row then gets its own copy of
+        its prompt's cache. Returns the cache, each row's next-token logits, attention mask, next position."""
+        device, pad = self.model.device, self.pad_id
+        prompted = sorted(set(owner))
+        shared = self.prefix.prepare([requests[i].ids for i in prompted])
+        tails = [requests[i].ids[shared:] for i in prompted]
+        width = max(len(t) for t in tails)
+        input_ids = torch.tensor([[pad] * (width - len(t)) + t for t in tails], device=device)
+        mask = torch.tensor(
+            [[1] * shared + [0] * (width - len(t)) + [1] * len(t) for t in tails], device=device
+        )
+        # Each row's positions continue from the prefix as if it ran alone (pads get position 0, masked out).
+        positions = torch.tensor(
+            [[0] * (width - len(t)) + list(range(shared, shared + len(t))) for t in tails], device=device
+        )
+        cache = self.prefix.expanded(len(prompted), shared)
+        logits = self.model(
+            input_ids=input_ids,
+            attention_mask=mask,
+            position_ids=positions,
+            past_key_values=cache,
+            logits_to_keep=1,
         ).logits[:, -1]
-        next_position = next_position + 1
-
-
-def _prefill(
-    model: Any, prefix: PrefixCache, requests: Sequence[PromptRequest], owner: list[int], pad_id: int
-) -> tuple[Any, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Each prompt's tail runs once after the shared prefix; every sample row then gets its own copy of
-    its prompt's cache. Returns the cache, each row's next-token logits, attention mask and next position."""
-    device = model.device
-    prompted = sorted(set(owner))
-    shared = prefix.prepare([requests[i].ids for i in prompted])
-    tails = [requests[i].ids[shared:] for i in prompted]
-    width = max(len(t) for t in tails)
-    input_ids = torch.tensor([[pad_id] * (width - len(t)) + t for t in tails], device=device)
-    mask = torch.tensor([[1] * shared + [0] * (width - len(t)) + [1] * len(t) for t in tails], device=device)
-    # Each row's positions continue from the prefix as if it ran alone (pads get position 0, masked out).
-    positions = torch.tensor(
-        [[0] * (width - len(t)) + list(range(shared, shared + len(t))) for t in tails], device=device
-    )
-    cache = prefix.expanded(len(prompted), shared)
-    logits = model(
-        input_ids=input_ids,
-        attention_mask=mask,
-        position_ids=positions,
-        past_key_values=cache,
-        logits_to_keep=1,
-    ).logits[:, -1]
-    rows = torch.tensor([prompted.index(i) for i in owner], device=device)
-    cache.batch_select_indices(rows)
-    return cache, logits[rows], mask[rows], positions[rows, -1:] + 1
+        rows = torch.tensor([prompted.index(i) for i in owner], device=device)
+        cache.batch_select_indices(rows)
+        return cache, logits[rows], mask[rows], positions[rows, -1:] + 1
 
 
 def _generator(seed: int | None) -> torch.Generator:
