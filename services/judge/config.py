@@ -88,6 +88,13 @@ class JudgeSettings(GrpcServiceSettings):
         pattern="^(auto|torch|onnx)$",
         description="Embedding judge's encoder runtime: auto (ONNX Runtime on CPU, PyTorch on GPU), torch, onnx.",
     )
+    embedding_cache_size: int = Field(
+        20_000,
+        ge=0,
+        le=10_000_000,
+        description="Texts whose embeddings the embedding judge keeps (least recently used go first; "
+        "1.5 kB each): products recur across queries. 0 = off.",
+    )
     cache_url: str = Field(
         "", description="Redis URL of the judgment cache (engine scores); empty turns the cache off."
     )
