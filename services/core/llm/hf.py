@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,7 +39,7 @@ class Completions:
 
 
 class HFRuntime:
-    """Loads the model once; generate() and label_logprobs() are blocking (run them on a worker thread)."""
+    """Loads the model once; generate_many() and label_logprobs() are blocking (run them on a worker thread)."""
 
     def __init__(self, path: Path, device: str) -> None:
         import torch
@@ -60,18 +59,6 @@ class HFRuntime:
         self.threads = torch.get_num_threads()
         self.sampler = BatchSampler(self.model, stop_ids, self.pad_id)
         log.info("model %s on %s", self.version, self.device)
-
-    def generate(
-        self,
-        messages: list[dict[str, str]],
-        n: int,
-        seed: int | None,
-        sampling: Sampling,
-        max_time_s: float | None,
-    ) -> Completions:
-        """n sampled completions of one chat conversation."""
-        deadline = None if max_time_s is None else time.monotonic() + max_time_s
-        return self.generate_many([Conversation(messages, n, seed, deadline)], sampling)[0]
 
     def generate_many(self, conversations: list[Conversation], sampling: Sampling) -> list[Completions]:
         """Sampled completions of several conversations, decoded together in one batch."""
