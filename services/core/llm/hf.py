@@ -72,10 +72,14 @@ class HFRuntime:
         # A few rows are too little work to split: a second thread only waits (spinning, on CPU) and takes
         # the core from the other services. Many rows do use every core.
         rows = sum(c.n for c in conversations)
+        threads = torch.get_num_threads()  # a process-wide setting: put it back afterwards
         if self.device == "cpu":
             torch.set_num_threads(1 if rows <= SMALL_BATCH_ROWS else self.threads)
-        with torch.inference_mode():
-            sampled = self.sampler.sample(requests, sampling)
+        try:
+            with torch.inference_mode():
+                sampled = self.sampler.sample(requests, sampling)
+        finally:
+            torch.set_num_threads(threads)
         return [
             Completions(
                 texts=self.tokenizer.batch_decode(s.tokens, skip_special_tokens=True),
