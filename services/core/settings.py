@@ -23,6 +23,11 @@ def shared(name: str, default: Any, description: str, **kwargs: Any) -> Any:
     return Field(default, validation_alias=AliasChoices(env), description=description, **kwargs)
 
 
+def encoder_backend_field(description: str) -> Any:
+    """The sentence encoder's runtime (services.core.encoder.BACKENDS), as the retriever and the judge set it."""
+    return Field("auto", pattern="^(auto|torch|onnx)$", description=description)
+
+
 class BaseServiceSettings(BaseSettings):
     # populate_by_name: code and tests may pass shared fields by name (state_dir=...) as well as by alias.
     model_config = SettingsConfigDict(

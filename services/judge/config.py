@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from services.core.settings import GrpcServiceSettings
+from services.core.settings import GrpcServiceSettings, encoder_backend_field
 
 
 def parse_engine_map(value: str, setting: str = "value") -> dict[str, float]:
@@ -83,10 +83,8 @@ class JudgeSettings(GrpcServiceSettings):
     )
     max_pairs: int = Field(2048, ge=1, le=100_000, description="Most pairs one Judge call may carry.")
     encode_batch_size: int = Field(64, ge=1, le=4096, description="Encoder batch size.")
-    encoder_backend: str = Field(
-        "auto",
-        pattern="^(auto|torch|onnx)$",
-        description="Embedding judge's encoder runtime: auto (ONNX Runtime on CPU, PyTorch on GPU), torch, onnx.",
+    encoder_backend: str = encoder_backend_field(
+        "Embedding judge's encoder runtime: auto (ONNX Runtime on CPU, PyTorch on GPU), torch, onnx."
     )
     embedding_cache_size: int = Field(
         20_000,

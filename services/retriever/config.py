@@ -8,7 +8,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from services.core.errors import ConfigError
-from services.core.settings import GrpcServiceSettings
+from services.core.settings import GrpcServiceSettings, encoder_backend_field
 from services.retriever.shards import Shard, parse_shard
 
 
@@ -91,10 +91,8 @@ class RetrieverSettings(GrpcServiceSettings):
         "not given (e.g. one written by synth train retriever); unset: the packaged all-MiniLM-L6-v2. "
         "Updates and the service use the model each index version records.",
     )
-    encoder_backend: str = Field(
-        "auto",
-        pattern="^(auto|torch|onnx)$",
-        description="Encoder runtime: auto (ONNX Runtime on CPU, PyTorch on GPU), torch, onnx.",
+    encoder_backend: str = encoder_backend_field(
+        "Encoder runtime: auto (ONNX Runtime on CPU, PyTorch on GPU), torch, onnx."
     )
 
     @field_validator("shard")

@@ -56,7 +56,6 @@ class HFRuntime:
         stop_ids = {self.tokenizer.eos_token_id, *(eos if isinstance(eos, list) else [eos])} - {None}
         pad = self.tokenizer.pad_token_id
         self.pad_id: int = self.tokenizer.eos_token_id if pad is None else pad
-        self.threads = torch.get_num_threads()
         self.sampler = BatchSampler(self.model, stop_ids, self.pad_id)
         log.info("model %s on %s", self.version, self.device)
 
@@ -69,12 +68,11 @@ class HFRuntime:
         requests = [
             PromptRequest(self.prompt_ids(c.messages), c.n, c.seed, c.deadline) for c in conversations
         ]
-        # A few rows are too little work to split: a second thread only waits (spinning, on CPU) and takes
-        # the core from the other services. Many rows do use every core.
-        rows = sum(c.n for c in conversations)
-        threads = torch.get_num_threads()  # a process-wide setting: put it back afterwards
-        if self.device == "cpu":
-            torch.set_num_threads(1 if rows <= SMALL_BATCH_ROWS else self.threads)
+        # A few rows are too little work to split: a second thread adds nothing and takes the core from the
+        # other services. Many rows do use every core. The count is process-wide: put it back afterwards.
+        threads = torch.get_num_threads()
+        if self.device == "cpu" and sum(c.n for c in conversations) <= SMALL_BATCH_ROWS:
+            torch.set_num_threads(1)
         try:
             with torch.inference_mode():
                 sampled = self.sampler.sample(requests, sampling)
