@@ -109,9 +109,9 @@ def markdown(report: dict[str, Any]) -> str:
         + ", ".join(f"`{engines[e]['version']}`" for e in engines)
         + ".",
         "",
-        "HF decodes the queries that are waiting together, one batch at a time on the service's worker "
-        "thread (over the prompt's cached shared prefix); vLLM batches every query in flight (continuous "
-        "batching). tokens/s counts generated tokens "
+        "Both batch every query in flight (continuous batching): HF one decode step at a time on the "
+        "service's worker thread, every row attending to one cached copy of the prompt's shared prefix; "
+        "vLLM with its paged cache. tokens/s counts generated tokens "
         "without end-of-sequence; rewrites/s counts parsed, distinct candidates. Other processes on the "
         "machine show in the load average column, other machines on the same host in CPU steal.",
     ]

@@ -50,8 +50,8 @@ class RewriterSettings(GrpcServiceSettings):
         96,
         ge=1,
         le=1024,
-        description="Most sample rows (requests x samples each) the hf engine decodes in one batch; "
-        "concurrent requests share a batch. 1 = one request at a time.",
+        description="Most sample rows (requests x samples each) in the hf engine's running batch; "
+        "concurrent requests join it between decode steps. 1 = one request at a time.",
     )
 
     # catalog engine

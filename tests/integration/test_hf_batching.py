@@ -1,19 +1,21 @@
 """Batched sampling on the real SmolLM2 model: same tokens as transformers' own generate(), seeds that do
-not depend on the batch, the shared prompt prefix, deadlines, and cross-request batching in the engine."""
+not depend on the batch, the shared prompt prefix, deadlines, and continuous batching in the engine."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
 
+from services.core.errors import NotReady
 from services.core.llm.hf import Conversation, HFRuntime, Sampling
 from services.rewriter.config import RewriterSettings
-from services.rewriter.engines.hf import HFEngine
+from services.rewriter.engines.hf import ADMISSION_WAIT, STEP_ROWS, HFEngine
 from services.rewriter.prompts import load_prompt
 
 GREEDY = Sampling(temperature=1e-4, top_p=1.0, max_new_tokens=10)  # softmax at 1e-4 is the argmax
@@ -96,29 +98,126 @@ def test_a_request_for_no_samples_gets_none(runtime: HFRuntime) -> None:
     assert len(some.texts) == 2
 
 
-async def test_concurrent_requests_share_a_batch_in_the_engine(
+def count_of(family: Any) -> float:
+    return float(next(s.value for s in family.samples if s.name.endswith("_count")))
+
+
+def count(histogram: Any) -> float:
+    return count_of(histogram.collect()[0])
+
+
+async def run_on_a_thread(fn: Any, *args: Any) -> Any:
+    return await asyncio.to_thread(fn, *args)
+
+
+@pytest.fixture
+async def engine(
     runtime: HFRuntime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[tuple[HFEngine, list[tuple[int, int]]]]:
+    """A started engine on the shared runtime (16 rows at most), and a record of its steps: (requests
+    admitted, rows already decoding) for each."""
+    steps: list[tuple[int, int]] = []
+    advance = runtime.advance
+
+    def recording(admit: Any, cancel: Any, sampling: Sampling) -> Any:
+        steps.append((len(admit), runtime.sampler.live_rows))
+        return advance(admit, cancel, sampling)
+
+    monkeypatch.setattr(runtime, "advance", recording)
+    settings = RewriterSettings(
+        state_dir=tmp_path, hf_max_batch_rows=16, max_new_tokens=SAMPLED.max_new_tokens
+    )
+    hf = HFEngine(settings, run_on_a_thread)
+    monkeypatch.setattr(hf, "load", lambda: None)
+    hf.runtime = runtime
+    await hf.start()
+    yield hf, steps
+    await hf.close()
+
+
+async def test_requests_join_the_running_batch_and_sample_as_they_would_alone(
+    runtime: HFRuntime, engine: tuple[HFEngine, list[tuple[int, int]]]
 ) -> None:
-    async def run_blocking(fn: Any, *args: Any) -> Any:
-        return await asyncio.to_thread(fn, *args)
+    hf, steps = engine
+    queries = QUERIES * 2
+    waits, rows = ADMISSION_WAIT.collect()[0], STEP_ROWS.collect()[0]
+    results = await asyncio.gather(*(hf.generate(messages(q), 4, i, None) for i, q in enumerate(queries)))
 
-    sizes: list[int] = []
-    generate_many = runtime.generate_many
+    assert count(ADMISSION_WAIT) - count_of(waits) == 6
+    assert count(STEP_ROWS) - count_of(rows) == len(steps)
 
-    def recording(conversations: list[Conversation], sampling: Sampling) -> list[Any]:
-        sizes.append(len(conversations))
-        return generate_many(conversations, sampling)
+    assert steps[0] == (4, 0)  # 16 rows hold four requests of 4 samples
+    assert sum(admitted for admitted, _ in steps) == 6
+    assert any(admitted and running for admitted, running in steps)  # joined rows still decoding
+    assert max(admitted * 4 + running for admitted, running in steps) <= 16
+    sampling = Sampling(hf.settings.temperature, hf.settings.top_p, hf.settings.max_new_tokens)
+    for i, (query, result) in enumerate(zip(queries, results, strict=True)):
+        alone = runtime.generate_many([Conversation(messages(query), 4, i, None)], sampling)[0]
+        assert (result.texts, result.tokens) == (alone.texts, alone.tokens)
 
-    monkeypatch.setattr(runtime, "generate_many", recording)
-    engine = HFEngine(RewriterSettings(state_dir=tmp_path, hf_max_batch_rows=16), run_blocking)
-    monkeypatch.setattr(engine, "load", lambda: None)
-    engine.runtime = runtime
-    await engine.start()
-    try:
-        calls = [engine.generate(messages(q), 4, i, None) for i, q in enumerate(QUERIES * 2)]
-        results = await asyncio.gather(*calls)
-    finally:
-        await engine.close()
-    assert [len(r.texts) for r in results] == [4] * 6
-    # All six are queued before the first batch leaves: 16 rows hold four requests of 4 samples.
-    assert sizes == [4, 2]
+
+async def test_a_prompt_of_another_template_waits_for_the_batch_and_decodes_right(
+    runtime: HFRuntime, engine: tuple[HFEngine, list[tuple[int, int]]]
+) -> None:
+    hf, steps = engine
+    system = "You rewrite shop search queries into short product names. Reply with the query only."
+    runtime.generate_many([Conversation(messages("lamp"), 1, None, None)] * 2, GREEDY)  # learn rewrite_v1
+    first = asyncio.create_task(hf.generate(messages("salon chair"), 2, 1, None))
+    while not steps:
+        await asyncio.sleep(0.01)
+    other = await hf.generate(messages("deck over", system), 1, 2, None)
+    await first
+    assert steps[0] == (1, 0)
+    assert (1, 0) in steps[1:]  # the other template started a batch of its own, after the first ended
+    sampling = Sampling(hf.settings.temperature, hf.settings.top_p, hf.settings.max_new_tokens)
+    alone = runtime.generate_many([Conversation(messages("deck over", system), 1, 2, None)], sampling)[0]
+    assert other.texts == alone.texts and other.tokens == alone.tokens > 0
+
+
+async def test_a_cancelled_request_leaves_the_batch_and_the_others_finish(
+    engine: tuple[HFEngine, list[tuple[int, int]]],
+) -> None:
+    hf, steps = engine
+    cancelled = asyncio.create_task(hf.generate(messages("salon chair"), 4, 1, None))
+    kept = asyncio.create_task(hf.generate(messages("deck over"), 4, 2, None))
+    while not steps:
+        await asyncio.sleep(0.01)
+    cancelled.cancel()
+    result = await kept
+    assert len(result.texts) == 4
+    assert cancelled.cancelled()
+    assert not hf._running and not hf._waiting and hf.runtime and not hf.runtime.sampler.active
+
+
+async def test_a_failed_step_fails_its_batch_and_the_engine_serves_on(
+    runtime: HFRuntime, engine: tuple[HFEngine, list[tuple[int, int]]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hf, _ = engine
+    advance = runtime.advance
+    failures = iter([RuntimeError("out of memory")])
+
+    def failing_once(admit: Any, cancel: Any, sampling: Sampling) -> Any:
+        result = advance(admit, cancel, sampling)
+        failure = next(failures, None)
+        if failure is not None:
+            runtime.sampler.clear()  # what advance() does when it fails
+            raise failure
+        return result
+
+    monkeypatch.setattr(runtime, "advance", failing_once)
+    with pytest.raises(RuntimeError, match="out of memory"):
+        await hf.generate(messages("salon chair"), 2, 1, None)
+    after = await hf.generate(messages("deck over"), 2, 2, None)
+    assert len(after.texts) == 2
+
+
+async def test_a_closed_engine_finishes_what_it_has_and_refuses_more(
+    engine: tuple[HFEngine, list[tuple[int, int]]],
+) -> None:
+    hf, _ = engine
+    running = asyncio.create_task(hf.generate(messages("salon chair"), 2, 1, None))
+    await asyncio.sleep(0)
+    await hf.close()
+    assert len((await running).texts) == 2
+    with pytest.raises(NotReady):
+        await hf.generate(messages("deck over"), 1, None, None)

@@ -11,6 +11,7 @@ from prometheus_client import REGISTRY
 import services.core.metrics
 import services.gateway.metrics
 import services.judge.batching
+import services.rewriter.engines.hf
 import services.store.writer
 import services.worker.consumer  # noqa: F401  (registers the worker metrics)
 

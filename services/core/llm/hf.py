@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Hashable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from services.core.assets import fingerprint
 from services.core.encoder import resolve_device
+
+if TYPE_CHECKING:
+    from services.core.llm.hf_batch import PromptRequest, Sampled
 
 log = logging.getLogger(__name__)
 
@@ -45,12 +50,19 @@ class HFRuntime:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        from services.core.llm import shared_prefix
         from services.core.llm.hf_batch import BatchSampler
 
         self.device = resolve_device(device)
         dtype = torch.float16 if self.device == "cuda" else torch.float32
         self.tokenizer: Any = AutoTokenizer.from_pretrained(str(path))
-        self.model: Any = AutoModelForCausalLM.from_pretrained(str(path), dtype=dtype).to(self.device).eval()
+        self.model: Any = (
+            AutoModelForCausalLM.from_pretrained(
+                str(path), dtype=dtype, attn_implementation=shared_prefix.register()
+            )
+            .to(self.device)
+            .eval()
+        )
         self.version = f"{path.name}:{fingerprint(path)}"
         eos = self.model.generation_config.eos_token_id
         stop_ids = {self.tokenizer.eos_token_id, *(eos if isinstance(eos, list) else [eos])} - {None}
@@ -61,30 +73,56 @@ class HFRuntime:
 
     def generate_many(self, conversations: list[Conversation], sampling: Sampling) -> list[Completions]:
         """Sampled completions of several conversations, decoded together in one batch."""
-        import torch
-
         from services.core.llm.hf_batch import PromptRequest
 
         requests = [
             PromptRequest(self.prompt_ids(c.messages), c.n, c.seed, c.deadline) for c in conversations
         ]
+        rows = sum(c.n for c in conversations)
+        with self._decoding(rows):
+            sampled = self.sampler.sample(requests, sampling)
+        return [self._completions(s) for s in sampled]
+
+    def advance(
+        self,
+        admit: Sequence[tuple[Hashable, PromptRequest]],
+        cancel: Iterable[Hashable],
+        sampling: Sampling,
+    ) -> dict[Hashable, Completions]:
+        """One step of the running batch: admit new requests (their prompts must fit(), see BatchSampler),
+        end cancelled ones, sample one token for every row. The completions of requests that ended, by key.
+        On an error the batch is dropped: its requests are lost and the caller must fail them."""
+        try:
+            for key in cancel:
+                self.sampler.cancel(key)
+            with self._decoding(self.sampler.live_rows + sum(r.n for _, r in admit)):
+                self.sampler.admit(admit, sampling)
+                sampled = self.sampler.step()
+        except BaseException:
+            self.sampler.clear()
+            raise
+        return {key: self._completions(s) for key, s in sampled.items()}
+
+    @contextmanager
+    def _decoding(self, rows: int) -> Iterator[None]:
+        import torch
+
         # A few rows are too little work to split: a second thread adds nothing and takes the core from the
         # other services. Many rows do use every core. The count is process-wide: put it back afterwards.
         threads = torch.get_num_threads()
-        if self.device == "cpu" and sum(c.n for c in conversations) <= SMALL_BATCH_ROWS:
+        if self.device == "cpu" and rows <= SMALL_BATCH_ROWS:
             torch.set_num_threads(1)
         try:
             with torch.inference_mode():
-                sampled = self.sampler.sample(requests, sampling)
+                yield
         finally:
             torch.set_num_threads(threads)
-        return [
-            Completions(
-                texts=self.tokenizer.batch_decode(s.tokens, skip_special_tokens=True),
-                tokens=sum(len(t) for t in s.tokens),
-            )
-            for s in sampled
-        ]
+
+    def _completions(self, sampled: Sampled) -> Completions:
+        return Completions(
+            texts=self.tokenizer.batch_decode(sampled.tokens, skip_special_tokens=True),
+            tokens=sum(len(t) for t in sampled.tokens),
+        )
 
     def prompt_ids(self, messages: list[dict[str, str]]) -> list[int]:
         encoded = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_dict=True)

@@ -1,11 +1,11 @@
 """Batched sampling for the transformers runtime: many prompts in one decode loop, over a shared prefix.
 
 Prompts made from one template share a long prefix (system text, few-shot turns). Its keys and values are
-computed once and kept; each batch starts from a copy of them, so only each prompt's own tail is prefilled
-(once per prompt, left-padded after the prefix), and each of its n sample rows gets a copy of that. All
-rows then decode together, one forward pass per token for the whole batch, and leave it as they finish
-(end of sequence, the token budget, or their request's deadline), so the batch shrinks instead of
-computing padding.
+computed once and kept, and every row of a batch attends to that one copy (shared_prefix.py), so only each
+prompt's own tail is prefilled (once per prompt, left-padded), and each of its n sample rows gets a copy
+of that. All rows then decode together, one forward pass per token for the whole batch. Rows leave as they
+finish (end of sequence, the token budget, their request's deadline), and new requests join between
+steps (continuous batching), so under load the batch stays full instead of running out in waves.
 
 Each request samples from its own seeded generator: its texts do not depend on what else was in the batch.
 """
@@ -13,11 +13,13 @@ Each request samples from its own seeded generator: its texts do not depend on w
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import torch
+
+from services.core.llm.shared_prefix import SHARED_PREFIX_ATTENTION, SharedPrefix, own_tokens_mask
 
 if TYPE_CHECKING:
     from services.core.llm.hf import Sampling
@@ -42,12 +44,12 @@ class Sampled:
 
 
 class PrefixCache:
-    """Keys and values of the longest token prefix shared by recent prompts (one entry, batch size 1)."""
+    """Keys and values of the longest token prefix shared by recent prompts (one entry)."""
 
     def __init__(self, model: Any) -> None:
         self.model = model
         self.ids: list[int] = []
-        self.layers: list[tuple[torch.Tensor, torch.Tensor]] = []
+        self.layers: SharedPrefix = []
         self.last_prompt: list[int] = []
 
     def prepare(self, prompts: Sequence[list[int]]) -> int:
@@ -68,22 +70,20 @@ class PrefixCache:
             self._compute(prompts[0][:length])
         return length
 
-    def expanded(self, rows: int, length: int) -> Any:
-        """A fresh cache for `rows` rows starting from the first `length` prefix tokens."""
-        from transformers import DynamicCache
-
-        cache = DynamicCache()
-        for layer, (keys, values) in enumerate(self.layers if length else []):
-            cache.update(
-                keys[:, :, :length].expand(rows, -1, -1, -1).contiguous(),
-                values[:, :, :length].expand(rows, -1, -1, -1).contiguous(),
-                layer,
+    def shared(self, length: int) -> SharedPrefix:
+        """Each layer's keys and values of the first `length` prefix tokens."""
+        if length == 0:
+            config = self.model.config
+            dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+            empty = torch.empty(
+                config.num_key_value_heads, 0, dim, dtype=self.model.dtype, device=self.model.device
             )
-        return cache
+            return [(empty, empty)] * config.num_hidden_layers
+        return [(k[:, :length].contiguous(), v[:, :length].contiguous()) for k, v in self.layers]
 
     def _truncate(self, length: int) -> None:
         self.ids = self.ids[:length]
-        self.layers = [(k[:, :, :length], v[:, :, :length]) for k, v in self.layers]
+        self.layers = [(k[:, :length], v[:, :length]) for k, v in self.layers]
 
     def _compute(self, ids: list[int]) -> None:
         from transformers import DynamicCache
@@ -91,7 +91,7 @@ class PrefixCache:
         cache = DynamicCache()
         device = self.model.device
         self.model(input_ids=torch.tensor([ids], device=device), past_key_values=cache, use_cache=True)
-        self.layers = [(layer.keys, layer.values) for layer in cache.layers]
+        self.layers = [(layer.keys[0], layer.values[0]) for layer in cache.layers]
         self.ids = list(ids)
 
 
@@ -105,97 +105,228 @@ def _common_prefix(sequences: Sequence[Sequence[int]]) -> int:
     return length
 
 
+@dataclass
+class _Active:
+    """An admitted request: what its rows have sampled so far."""
+
+    request: PromptRequest
+    generator: torch.Generator
+    outputs: list[list[int]]  # per sample row
+    live: int  # rows still decoding
+    steps: int = 0  # tokens sampled by each of its rows
+    cancelled: bool = False
+
+
 class BatchSampler:
-    """Samples continuations of many prompts in one batch with one model (call under inference_mode)."""
+    """Samples continuations of many prompts with one model: one forward pass per token for every row.
+
+    Requests join the running batch whenever they are admitted (continuous batching), as long as they
+    continue its shared prefix; each step() samples one token for every live row and returns the requests
+    whose last row ended. Call from one thread, under inference_mode.
+    """
 
     def __init__(self, model: Any, stop_ids: set[int], pad_id: int) -> None:
+        if model.config._attn_implementation != SHARED_PREFIX_ATTENTION:
+            raise ValueError(f"load the model with attn_implementation={SHARED_PREFIX_ATTENTION!r}")
         self.model = model
         self.stop_ids = stop_ids
         self.pad_id = pad_id
         self.prefix = PrefixCache(model)
+        self.clear()
+
+    def clear(self) -> None:
+        """Forget the running batch (after an error, or when its last row ended)."""
+        self.active: dict[Hashable, _Active] = {}
+        self.sampling: Sampling | None = None
+        self.shared: SharedPrefix = []
+        self.shared_ids: list[int] = []
+        # Per batch position: (request key, sample index), None once that row ended. The rows' own cache
+        # (their prompt tails and what they sampled), next-token logits, own-token mask and next position
+        # are indexed the same way.
+        self.rows: list[tuple[Hashable, int] | None] = []
+        self.cache: Any = None
+        self.logits = self.mask = self.next_position = torch.empty(0)
+
+    @property
+    def live_rows(self) -> int:
+        return sum(a.live for a in self.active.values())
+
+    def fits(self, ids: list[int]) -> bool:
+        """Whether a prompt can join the running batch: it continues the batch's shared prefix."""
+        shared = len(self.shared_ids)
+        return not self.active or (len(ids) > shared and ids[:shared] == self.shared_ids)
+
+    def admit(self, requests: Sequence[tuple[Hashable, PromptRequest]], sampling: Sampling) -> None:
+        """Add requests (under keys not in use) to the batch: their prompt tails are prefilled now."""
+        requests = [(key, r) for key, r in requests if r.n > 0]
+        if not requests:
+            return
+        if self.active and sampling != self.sampling:
+            raise ValueError("every request in a running batch samples with the same settings")
+        if not all(self.fits(r.ids) for _, r in requests):
+            raise ValueError("a prompt that does not continue the running batch's prefix waits for it to end")
+        if not self.active:
+            length = self.prefix.prepare([r.ids for _, r in requests])
+            self.shared, self.shared_ids = self.prefix.shared(length), self.prefix.ids[:length]
+            self.sampling = sampling
+        for key, request in requests:
+            outputs: list[list[int]] = [[] for _ in range(request.n)]
+            self.active[key] = _Active(request, _generator(request.seed), outputs, request.n)
+        self._join([(key, sample) for key, r in requests for sample in range(r.n)], [r for _, r in requests])
+
+    def cancel(self, key: Hashable) -> None:
+        """The request's rows end at the next step (which returns what they sampled)."""
+        if key in self.active:
+            self.active[key].cancelled = True
+
+    def step(self) -> dict[Hashable, Sampled]:
+        """Samples one token for every live row; the requests whose last row ended, by key."""
+        if not self.active:
+            return {}
+        assert self.sampling is not None
+        live = [(index, row) for index, row in enumerate(self.rows) if row is not None]
+        positions = [index for index, _ in live]
+        owners = [key for _, (key, _) in live]
+        generators = {key: active.generator for key, active in self.active.items()}
+        sampled = _sample(self.logits[positions], owners, generators, self.sampling)
+        for active in self.active.values():
+            active.steps += 1
+        now, finished = time.monotonic(), {}
+        for (index, (key, sample)), token in zip(live, sampled.tolist(), strict=True):
+            active = self.active[key]
+            stopped = token in self.stop_ids
+            if not stopped:
+                active.outputs[sample].append(token)
+            deadline = active.request.deadline
+            if (
+                stopped
+                or active.cancelled
+                or active.steps >= self.sampling.max_new_tokens
+                or (deadline is not None and now >= deadline)
+            ):
+                self.rows[index] = None
+                active.live -= 1
+                if not active.live:
+                    finished[key] = Sampled(self.active.pop(key).outputs)
+        if not self.active:
+            self.clear()
+            return finished
+        tokens = torch.full((len(self.rows),), self.pad_id, dtype=torch.long, device=self.model.device)
+        tokens[positions] = sampled
+        live_count = len(self.rows) - self.rows.count(None)
+        if live_count * 4 <= len(self.rows) * 3:  # dropping rows copies the whole cache: wait for a quarter
+            tokens = tokens[self._drop_ended_rows()]
+        self.mask = torch.cat([self.mask, self.mask.new_ones((len(self.rows), 1))], dim=1)
+        self.logits = self.model(
+            input_ids=tokens[:, None],
+            attention_mask=own_tokens_mask(self.mask, 1),
+            position_ids=self.next_position,
+            past_key_values=self.cache,
+            shared_prefix=self.shared,
+        ).logits[:, -1]
+        self.next_position = self.next_position + 1
+        return finished
 
     def sample(self, requests: Sequence[PromptRequest], sampling: Sampling) -> list[Sampled]:
-        """n sampled continuations of every request's prompt."""
-        owner = [i for i, r in enumerate(requests) for _ in range(r.n)]  # the request of each row
-        outputs = self._decode(requests, owner, sampling) if owner else []
-        per_request: list[list[list[int]]] = [[] for _ in requests]
-        for request, tokens in zip(owner, outputs, strict=True):
-            per_request[request].append(tokens)
-        return [Sampled(samples) for samples in per_request]
+        """n sampled continuations of every request's prompt, decoded together (the sampler must be idle)."""
+        if self.active:
+            raise RuntimeError("sample() needs an idle sampler")
+        self.admit(list(enumerate(requests)), sampling)
+        results: dict[Hashable, Sampled] = {}
+        while self.active:
+            results.update(self.step())
+        return [results.get(index, Sampled([])) for index in range(len(requests))]
 
-    def _decode(
-        self, requests: Sequence[PromptRequest], owner: list[int], sampling: Sampling
-    ) -> list[list[int]]:
-        device = self.model.device
-        generators = [_generator(r.seed) for r in requests]
-        outputs: list[list[int]] = [[] for _ in owner]
-        cache, logits, mask, next_position = self._prefill(requests, owner)
-        present: list[int | None] = list(range(len(owner)))  # the row at each batch position; None: finished
-        for step in range(sampling.max_new_tokens):
-            live = [(index, row) for index, row in enumerate(present) if row is not None]
-            positions = [index for index, _ in live]
-            sampled = _sample(logits[positions], [owner[row] for _, row in live], generators, sampling)
-            now = time.monotonic()
-            for (index, row), token in zip(live, sampled.tolist(), strict=True):
-                deadline = requests[owner[row]].deadline
-                stopped = token in self.stop_ids
-                if not stopped:
-                    outputs[row].append(token)
-                if (
-                    stopped
-                    or step + 1 == sampling.max_new_tokens
-                    or (deadline is not None and now >= deadline)
-                ):
-                    present[index] = None
-            keep = [index for index, row in enumerate(present) if row is not None]
-            if not keep:
-                break
-            tokens = torch.full((len(present),), self.pad_id, dtype=torch.long, device=device)
-            tokens[positions] = sampled
-            if len(keep) * 4 <= len(present) * 3:  # dropping rows copies the whole cache: wait for a quarter
-                selected = torch.tensor(keep, device=device)
-                cache.batch_select_indices(selected)
-                mask, next_position, tokens = mask[selected], next_position[selected], tokens[selected]
-                present = [present[i] for i in keep]
-            mask = torch.cat([mask, mask.new_ones((len(present), 1))], dim=1)
-            logits = self.model(
-                input_ids=tokens[:, None],
-                attention_mask=mask,
-                position_ids=next_position,
-                past_key_values=cache,
-            ).logits[:, -1]
-            next_position = next_position + 1
-        return outputs
+    def _join(self, new_rows: list[tuple[Hashable, int]], requests: list[PromptRequest]) -> None:
+        """Prefill the requests' tails and append their rows to the batch (ended rows leave it now)."""
+        rows: list[tuple[Hashable, int] | None] = list(new_rows)
+        cache, logits, mask, next_position = self._prefill(requests, [key for key, _ in new_rows])
+        if self.rows:
+            keep = self._drop_ended_rows()
+            width = max(self.mask.shape[1], mask.shape[1])
+            self.cache = _cache(
+                (
+                    torch.cat([_pad_left(old_keys, width, 2), _pad_left(keys, width, 2)]),
+                    torch.cat([_pad_left(old_values, width, 2), _pad_left(values, width, 2)]),
+                )
+                for (old_keys, old_values), (keys, values) in zip(
+                    _layers(self.cache), _layers(cache), strict=True
+                )
+            )
+            self.logits = torch.cat([self.logits[keep], logits])
+            mask = torch.cat([_pad_left(self.mask, width, 1), _pad_left(mask, width, 1)])
+            next_position = torch.cat([self.next_position, next_position])
+            rows = [*self.rows, *rows]
+        else:
+            self.cache, self.logits = cache, logits
+        self.rows, self.mask, self.next_position = rows, mask, next_position
+
+    def _drop_ended_rows(self) -> torch.Tensor:
+        """Remove ended rows from the batch, then the leading own-token columns no row uses any more;
+        the kept rows' old positions."""
+        keep = [index for index, row in enumerate(self.rows) if row is not None]
+        selected = torch.tensor(keep, dtype=torch.long, device=self.model.device)
+        if len(keep) < len(self.rows):
+            self.rows = [self.rows[index] for index in keep]
+            self.cache.batch_select_indices(selected)
+            self.mask, self.next_position = self.mask[selected], self.next_position[selected]
+        unused = int(self.mask.any(dim=0).int().argmax())  # the first column a row still uses
+        if unused:
+            self.mask = self.mask[:, unused:]
+            self.cache = _cache((k[:, :, unused:], v[:, :, unused:]) for k, v in _layers(self.cache))
+        return selected
 
     def _prefill(
-        self, requests: Sequence[PromptRequest], owner: list[int]
+        self, requests: Sequence[PromptRequest], owners: list[Hashable]
     ) -> tuple[Any, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Each prompt's tail runs once after the shared prefix; every sample row then gets its own copy of
-        its prompt's cache. Returns the cache, each row's next-token logits, attention mask, next position."""
-        device, pad = self.model.device, self.pad_id
-        prompted = sorted(set(owner))
-        shared = self.prefix.prepare([requests[i].ids for i in prompted])
-        tails = [requests[i].ids[shared:] for i in prompted]
+        """Each prompt's tail runs once after the shared prefix; each of its sample rows then gets its own
+        copy of that cache. Returns the rows' cache, next-token logits, own-token mask (0 for padding) and
+        next position."""
+        device, pad, shared = self.model.device, self.pad_id, len(self.shared_ids)
+        tails = [r.ids[shared:] for r in requests]
         width = max(len(t) for t in tails)
         input_ids = torch.tensor([[pad] * (width - len(t)) + t for t in tails], device=device)
-        mask = torch.tensor(
-            [[1] * shared + [0] * (width - len(t)) + [1] * len(t) for t in tails], device=device
-        )
+        mask = torch.tensor([[0] * (width - len(t)) + [1] * len(t) for t in tails], device=device)
         # Each row's positions continue from the prefix as if it ran alone (pads get position 0, masked out).
         positions = torch.tensor(
             [[0] * (width - len(t)) + list(range(shared, shared + len(t))) for t in tails], device=device
         )
-        cache = self.prefix.expanded(len(prompted), shared)
+        cache = _cache(())
         logits = self.model(
             input_ids=input_ids,
-            attention_mask=mask,
+            attention_mask=own_tokens_mask(mask, width),
             position_ids=positions,
             past_key_values=cache,
+            shared_prefix=self.shared,
             logits_to_keep=1,
         ).logits[:, -1]
-        rows = torch.tensor([prompted.index(i) for i in owner], device=device)
+        prompt_of = {key: index for index, key in enumerate(dict.fromkeys(owners))}
+        rows = torch.tensor([prompt_of[key] for key in owners], device=device)
         cache.batch_select_indices(rows)
         return cache, logits[rows], mask[rows], positions[rows, -1:] + 1
+
+
+def _cache(layers: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> Any:
+    from transformers import DynamicCache
+
+    cache = DynamicCache()
+    for index, (keys, values) in enumerate(layers):
+        cache.update(keys, values, index)
+    return cache
+
+
+def _layers(cache: Any) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    return [(layer.keys, layer.values) for layer in cache.layers]
+
+
+def _pad_left(tensor: torch.Tensor, width: int, dim: int) -> torch.Tensor:
+    """Zeros before the tensor's entries along dim, up to `width` (masked-out keys and values, or mask)."""
+    missing = width - tensor.shape[dim]
+    if not missing:
+        return tensor
+    shape = list(tensor.shape)
+    shape[dim] = missing
+    return torch.cat([tensor.new_zeros(shape), tensor], dim=dim)
 
 
 def _generator(seed: int | None) -> torch.Generator:
@@ -208,7 +339,10 @@ def _generator(seed: int | None) -> torch.Generator:
 
 
 def _sample(
-    logits: torch.Tensor, owners: list[int], generators: list[torch.Generator], sampling: Sampling
+    logits: torch.Tensor,
+    owners: list[Hashable],
+    generators: Mapping[Hashable, torch.Generator],
+    sampling: Sampling,
 ) -> torch.Tensor:
     """One token per row: temperature, then nucleus (top-p) sampling with the row's request's generator."""
     probs = torch.softmax(logits.float().cpu() / sampling.temperature, dim=-1)
