@@ -44,7 +44,8 @@ class Completions:
 
 
 class HFRuntime:
-    """Loads the model once; generate_many() and label_logprobs() are blocking (run them on a worker thread)."""
+    """Loads the model once. generate_many(), advance() and label_logprobs() block: run them on a worker
+    thread."""
 
     def __init__(self, path: Path, device: str) -> None:
         import torch
