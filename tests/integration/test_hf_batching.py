@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,8 @@ import pytest
 import torch
 
 from services.core.errors import NotReady
-from services.core.llm.hf import Conversation, HFRuntime, Sampling
+from services.core.llm.hf import Completions, HFRuntime, Sampling
+from services.core.llm.hf_batch import PromptRequest
 from services.rewriter.config import RewriterSettings
 from services.rewriter.engines.hf import ADMISSION_WAIT, STEP_ROWS, HFEngine
 from services.rewriter.prompts import load_prompt
@@ -26,6 +28,27 @@ QUERIES = ["salon chair", "something to keep a toddler's bath water warm", "deck
 @pytest.fixture(scope="module")
 def runtime(rewriter_model_dir: Path) -> HFRuntime:
     return HFRuntime(rewriter_model_dir, "cpu")
+
+
+@dataclass(frozen=True)
+class Conversation:
+    messages: list[dict[str, str]]
+    n: int
+    seed: int | None
+    deadline: float | None
+
+
+def generate(runtime: HFRuntime, conversations: list[Conversation], sampling: Sampling) -> list[Completions]:
+    """The conversations admitted together into an idle batch, stepped until every one has ended."""
+    assert not runtime.sampler.active
+    admit = [
+        (i, PromptRequest(runtime.prompt_ids(c.messages), c.n, c.seed, c.deadline))
+        for i, c in enumerate(conversations)
+    ]
+    ended = runtime.advance(admit, [], sampling)
+    while runtime.sampler.active:
+        ended |= runtime.advance([], [], sampling)
+    return [ended.get(i, Completions([], 0)) for i in range(len(conversations))]
 
 
 def messages(query: str, system: str | None = None) -> list[dict[str, str]]:
@@ -53,7 +76,7 @@ def reference(runtime: HFRuntime, turns: list[dict[str, str]], max_new_tokens: i
 def test_a_batch_of_prompts_of_different_lengths_decodes_like_each_prompt_alone(runtime: HFRuntime) -> None:
     expected = [reference(runtime, messages(q), GREEDY.max_new_tokens) for q in QUERIES]
     for _ in range(2):  # the first call learns the shared prefix, the second reuses it
-        batch = runtime.generate_many([Conversation(messages(q), 2, None, None) for q in QUERIES], GREEDY)
+        batch = generate(runtime, [Conversation(messages(q), 2, None, None) for q in QUERIES], GREEDY)
         assert [c.texts for c in batch] == [[text, text] for text in expected]
     assert len(runtime.sampler.prefix.ids) >= 60  # the system text and the few-shot turns
     assert all(
@@ -63,19 +86,19 @@ def test_a_batch_of_prompts_of_different_lengths_decodes_like_each_prompt_alone(
 
 
 def test_a_new_template_gets_its_own_prefix_and_the_same_tokens(runtime: HFRuntime) -> None:
-    runtime.generate_many([Conversation(messages(q), 1, None, None) for q in QUERIES], GREEDY)
+    generate(runtime, [Conversation(messages(q), 1, None, None) for q in QUERIES], GREEDY)
     system = "You rewrite shop search queries into short product names. Reply with the query only."
     other = [messages(q, system) for q in QUERIES[:2]]
-    batch = runtime.generate_many([Conversation(m, 1, None, None) for m in other], GREEDY)
+    batch = generate(runtime, [Conversation(m, 1, None, None) for m in other], GREEDY)
     assert [c.texts[0] for c in batch] == [reference(runtime, m, GREEDY.max_new_tokens) for m in other]
     assert runtime.prompt_ids(other[0])[: len(runtime.sampler.prefix.ids)] == runtime.sampler.prefix.ids
 
 
 def test_a_seeded_request_samples_the_same_texts_alone_or_in_a_batch(runtime: HFRuntime) -> None:
     target = Conversation(messages("cordless drill"), 4, 7, None)
-    alone = runtime.generate_many([target], SAMPLED)[0]
+    alone = generate(runtime, [target], SAMPLED)[0]
     others = [Conversation(messages(q), 3, 100 + i, None) for i, q in enumerate(QUERIES)]
-    batched = runtime.generate_many([others[0], target, *others[1:]], SAMPLED)
+    batched = generate(runtime, [others[0], target, *others[1:]], SAMPLED)
     assert batched[1] == alone
     assert len(alone.texts) == 4 and alone.tokens > 0
     assert [len(c.texts) for c in batched] == [3, 4, 3, 3]
@@ -84,15 +107,17 @@ def test_a_seeded_request_samples_the_same_texts_alone_or_in_a_batch(runtime: HF
 def test_a_passed_deadline_stops_its_own_rows_only(runtime: HFRuntime) -> None:
     late = Conversation(messages("salon chair"), 3, 1, time.monotonic() - 1)
     on_time = Conversation(messages("salon chair"), 3, 1, None)
-    late_result, on_time_result = runtime.generate_many([late, on_time], GREEDY)
+    late_result, on_time_result = generate(runtime, [late, on_time], GREEDY)
     assert late_result.tokens <= 3  # one token a row at most: what was sampled before the check
     assert on_time_result.tokens > 3
     assert on_time_result.texts == [reference(runtime, messages("salon chair"), GREEDY.max_new_tokens)] * 3
 
 
 def test_a_request_for_no_samples_gets_none(runtime: HFRuntime) -> None:
-    nothing, some = runtime.generate_many(
-        [Conversation(messages("rug"), 0, None, None), Conversation(messages("lamp"), 2, 3, None)], SAMPLED
+    nothing, some = generate(
+        runtime,
+        [Conversation(messages("rug"), 0, None, None), Conversation(messages("lamp"), 2, 3, None)],
+        SAMPLED,
     )
     assert nothing.texts == [] and nothing.tokens == 0
     assert len(some.texts) == 2
@@ -152,7 +177,7 @@ async def test_requests_join_the_running_batch_and_sample_as_they_would_alone(
     assert max(admitted * 4 + running for admitted, running in steps) <= 16
     sampling = Sampling(hf.settings.temperature, hf.settings.top_p, hf.settings.max_new_tokens)
     for i, (query, result) in enumerate(zip(queries, results, strict=True)):
-        alone = runtime.generate_many([Conversation(messages(query), 4, i, None)], sampling)[0]
+        alone = generate(runtime, [Conversation(messages(query), 4, i, None)], sampling)[0]
         assert (result.texts, result.tokens) == (alone.texts, alone.tokens)
 
 
@@ -161,7 +186,8 @@ async def test_a_prompt_of_another_template_waits_for_the_batch_and_decodes_righ
 ) -> None:
     hf, steps = engine
     system = "You rewrite shop search queries into short product names. Reply with the query only."
-    runtime.generate_many([Conversation(messages("lamp"), 1, None, None)] * 2, GREEDY)  # learn rewrite_v1
+    generate(runtime, [Conversation(messages("lamp"), 1, None, None)] * 2, GREEDY)  # learn rewrite_v1
+    steps.clear()  # those steps went around the engine
     first = asyncio.create_task(hf.generate(messages("salon chair"), 2, 1, None))
     while not steps:
         await asyncio.sleep(0.01)
@@ -170,7 +196,7 @@ async def test_a_prompt_of_another_template_waits_for_the_batch_and_decodes_righ
     assert steps[0] == (1, 0)
     assert (1, 0) in steps[1:]  # the other template started a batch of its own, after the first ended
     sampling = Sampling(hf.settings.temperature, hf.settings.top_p, hf.settings.max_new_tokens)
-    alone = runtime.generate_many([Conversation(messages("deck over", system), 1, 2, None)], sampling)[0]
+    alone = generate(runtime, [Conversation(messages("deck over", system), 1, 2, None)], sampling)[0]
     assert other.texts == alone.texts and other.tokens == alone.tokens > 0
 
 

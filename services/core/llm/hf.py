@@ -30,22 +30,13 @@ class Sampling:
 
 
 @dataclass(frozen=True)
-class Conversation:
-    messages: list[dict[str, str]]
-    n: int  # samples wanted
-    seed: int | None
-    deadline: float | None  # time.monotonic() when sampling stops (partial texts are kept); None = no limit
-
-
-@dataclass(frozen=True)
 class Completions:
     texts: list[str]
     tokens: int  # generated tokens, end-of-sequence tokens not counted
 
 
 class HFRuntime:
-    """Loads the model once. generate_many(), advance() and label_logprobs() block: run them on a worker
-    thread."""
+    """Loads the model once; advance() and label_logprobs() are blocking (run them on a worker thread)."""
 
     def __init__(self, path: Path, device: str) -> None:
         import torch
@@ -71,18 +62,6 @@ class HFRuntime:
         self.pad_id: int = self.tokenizer.eos_token_id if pad is None else pad
         self.sampler = BatchSampler(self.model, stop_ids, self.pad_id)
         log.info("model %s on %s", self.version, self.device)
-
-    def generate_many(self, conversations: list[Conversation], sampling: Sampling) -> list[Completions]:
-        """Sampled completions of several conversations, decoded together in one batch."""
-        from services.core.llm.hf_batch import PromptRequest
-
-        requests = [
-            PromptRequest(self.prompt_ids(c.messages), c.n, c.seed, c.deadline) for c in conversations
-        ]
-        rows = sum(c.n for c in conversations)
-        with self._decoding(rows):
-            sampled = self.sampler.sample(requests, sampling)
-        return [self._completions(s) for s in sampled]
 
     def advance(
         self,

@@ -86,12 +86,11 @@ class PrefixCache:
         self.layers = [(k[:, :length], v[:, :length]) for k, v in self.layers]
 
     def _compute(self, ids: list[int]) -> None:
-        from transformers import DynamicCache
-
-        cache = DynamicCache()
-        device = self.model.device
-        self.model(input_ids=torch.tensor([ids], device=device), past_key_values=cache, use_cache=True)
-        self.layers = [(layer.keys[0], layer.values[0]) for layer in cache.layers]
+        cache = _cache(())
+        self.model(
+            input_ids=torch.tensor([ids], device=self.model.device), past_key_values=cache, use_cache=True
+        )
+        self.layers = [(keys[0], values[0]) for keys, values in _layers(cache)]
         self.ids = list(ids)
 
 
@@ -226,16 +225,6 @@ class BatchSampler:
         ).logits[:, -1]
         self.next_position = self.next_position + 1
         return finished
-
-    def sample(self, requests: Sequence[PromptRequest], sampling: Sampling) -> list[Sampled]:
-        """n sampled continuations of every request's prompt, decoded together (the sampler must be idle)."""
-        if self.active:
-            raise RuntimeError("sample() needs an idle sampler")
-        self.admit(list(enumerate(requests)), sampling)
-        results: dict[Hashable, Sampled] = {}
-        while self.active:
-            results.update(self.step())
-        return [results.get(index, Sampled([])) for index in range(len(requests))]
 
     def _join(self, new_rows: list[tuple[Hashable, int]], requests: list[PromptRequest]) -> None:
         """Prefill the requests' tails and append their rows to the batch (ended rows leave it now)."""
