@@ -35,7 +35,7 @@ SYNTH = [sys.executable, "-m", "services.cli.main"]
 
 def split_queries(labels: Path, catalog: Path, seed: int, eval_fraction: float) -> tuple[list[str], int]:
     """(synthesis queries, number of evaluation queries) from the seeded split by query."""
-    from services.judge.labels import load_labels, split_by_query
+    from services.lab.labels import load_labels, split_by_query
 
     found = load_labels(labels, catalog, on_error="skip")
     train, held = split_by_query(found.pairs, eval_fraction, seed)

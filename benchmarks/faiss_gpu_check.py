@@ -20,7 +20,7 @@ import faiss
 import numpy as np
 
 from benchmarks.retriever_bench import clustered
-from services.retriever.catalog import Product
+from services.core.catalog import Product
 from services.retriever.gpu import move_to_gpu, visible_gpus
 from services.retriever.index import GPU_MAX_K, IndexSpec, ProductIndex, build_index
 

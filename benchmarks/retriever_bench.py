@@ -183,9 +183,9 @@ def home_depot(data_dir: Path, queries: int) -> tuple[Path, list[str]] | None:
 
 def encode_catalog(catalog: Path, texts: list[str], index_dir: Path) -> tuple[np.ndarray, np.ndarray, str]:
     """Encode the catalog and the queries with the service's encoder; save the service's index."""
+    from services.core.catalog import load_catalog
     from services.core.encoder import Encoder
     from services.retriever.build import spec_for
-    from services.retriever.catalog import load_catalog
     from services.retriever.config import RetrieverSettings
     from services.retriever.index import build_index, file_sha256, save_index
 

@@ -12,10 +12,10 @@ from services.core.settings import load_settings
 
 
 def _eval_retrieval(args: argparse.Namespace) -> int:
+    from services.lab.retriever.eval_run import RetrievalEvalConfig, run_retrieval_eval
+    from services.lab.retriever.evaluate import parse_ks
     from services.pipeline.config import PipelineSettings
     from services.retriever.config import RetrieverSettings
-    from services.retriever.eval_run import RetrievalEvalConfig, run_retrieval_eval
-    from services.retriever.evaluate import parse_ks
 
     ks = parse_ks(args.k)  # before the labels load: a typo fails at once
     if args.catalog is None:

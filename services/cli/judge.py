@@ -7,14 +7,14 @@ import sys
 from pathlib import Path
 
 from services.core.settings import load_settings
-from services.judge.labels import LabelSet
-from services.judge.train import TrainConfig
+from services.lab.judge.train import TrainConfig
+from services.lab.labels import LabelSet
 
 DEFAULTS = TrainConfig()
 
 
 def load_label_set(args: argparse.Namespace) -> LabelSet:
-    from services.judge.labels import load_labels, split_by_query
+    from services.lab.labels import load_labels, split_by_query
 
     labels = load_labels(
         args.labels,
@@ -36,7 +36,7 @@ def load_label_set(args: argparse.Namespace) -> LabelSet:
 
 def _train(args: argparse.Namespace) -> int:
     from services.judge.config import JudgeSettings
-    from services.judge.train import train
+    from services.lab.judge.train import train
 
     labels = load_label_set(args)
     config = TrainConfig(
@@ -75,8 +75,8 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _calibrate(args: argparse.Namespace) -> int:
-    from services.judge.calibrate import calibrate
     from services.judge.config import JudgeSettings
+    from services.lab.judge.calibrate import calibrate
 
     labels = load_label_set(args)
     settings = load_settings(JudgeSettings)
@@ -88,7 +88,7 @@ def _calibrate(args: argparse.Namespace) -> int:
 
 def _eval_judge(args: argparse.Namespace) -> int:
     from services.judge.config import JudgeSettings
-    from services.judge.evaluate import evaluate
+    from services.lab.judge.evaluate import evaluate
 
     labels = load_label_set(args)
     settings = load_settings(JudgeSettings)

@@ -8,17 +8,17 @@ from pathlib import Path
 
 from services.cli.judge import scale_arguments
 from services.core.settings import load_settings
-from services.retriever.train import TrainConfig
+from services.lab.retriever.train import TrainConfig
 
 DEFAULTS = TrainConfig()
 
 
 def _retriever(args: argparse.Namespace) -> int:
     from services.core.errors import InvalidInput
-    from services.judge.labels import LabelSet, load_labels
+    from services.lab.labels import LabelSet, load_labels
+    from services.lab.retriever.data import load_training_data
+    from services.lab.retriever.train import train
     from services.retriever.config import RetrieverSettings
-    from services.retriever.train import train
-    from services.retriever.train_data import load_training_data
     from services.store.config import StoreSettings
 
     if args.catalog and not args.catalog.is_file():

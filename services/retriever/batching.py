@@ -16,8 +16,8 @@ import numpy as np
 from prometheus_client import Histogram
 
 from services.core.batcher import Batcher, BatchStats
+from services.core.catalog import Product
 from services.core.encoder import Encoder
-from services.retriever.catalog import Product
 
 Hits = list[list[tuple[Product, float]]]  # per text: (product, score), best first
 Answer = tuple[str, Hits]  # the version of the index that answered, and its hits

@@ -7,18 +7,12 @@ import logging
 import time
 from pathlib import Path
 
+from services.core.catalog import load_catalog
 from services.core.encoder import Encoder
+from services.core.index_layout import current_version_dir
 from services.retriever import shards
-from services.retriever.catalog import load_catalog
 from services.retriever.config import RetrieverSettings
-from services.retriever.index import (
-    IndexSpec,
-    build_index,
-    choose_spec,
-    current_version_dir,
-    file_sha256,
-    save_index,
-)
+from services.retriever.index import IndexSpec, build_index, choose_spec, file_sha256, save_index
 from services.retriever.model import model_dir_of, open_encoder
 
 log = logging.getLogger(__name__)

@@ -24,9 +24,10 @@ from typing import Any
 import faiss
 import numpy as np
 
+from services.core.catalog import Product
 from services.core.durable import fsync_file, publish, write_bytes
 from services.core.errors import ConfigError
-from services.retriever.catalog import Product
+from services.core.index_layout import CURRENT, PRODUCTS_FILE, current_version_dir
 from services.retriever.index_types import IndexSpec as IndexSpec
 from services.retriever.index_types import SearchParams as SearchParams
 from services.retriever.index_types import add_vectors, new_index, resolve_spec, search_index
@@ -36,7 +37,6 @@ log = logging.getLogger(__name__)
 
 FORMAT = 2
 READABLE_FORMATS = (1, 2)  # format 1: no labels.npy, labels are line numbers
-CURRENT = "CURRENT"
 # faiss's GPU k-selection handles at most 2048 neighbours per query.
 GPU_MAX_K = 2048
 
@@ -168,7 +168,7 @@ def save_index(built: ProductIndex, root: Path) -> Path:
     cpu_index = faiss.index_gpu_to_cpu(built.index) if built.on_gpu else built.index
     faiss.write_index(cpu_index, str(tmp / "index.faiss"))
     lines = "".join(json.dumps(dataclasses.asdict(p), ensure_ascii=False) + "\n" for p in built.products)
-    (tmp / "products.jsonl").write_bytes(lines.encode())
+    (tmp / PRODUCTS_FILE).write_bytes(lines.encode())
     np.save(tmp / "labels.npy", built.labels)
     if len(built.tombstones):
         np.save(tmp / "tombstones.npy", built.tombstones)
@@ -179,13 +179,6 @@ def save_index(built: ProductIndex, root: Path) -> Path:
     publish(tmp, target)
     write_bytes(root / CURRENT, version.encode())
     return target
-
-
-def current_version_dir(root: Path) -> Path:
-    pointer = root / CURRENT
-    if not pointer.is_file():
-        raise ConfigError(f"no index under {root}; build one with: synth index build --catalog FILE")
-    return root / pointer.read_text().strip()
 
 
 def read_manifest(directory: Path) -> dict[str, Any]:
@@ -214,7 +207,7 @@ def load_version(directory: Path, encoder_fingerprint: str) -> ProductIndex:
             f"{encoder_fingerprint!r}; rebuild it with: synth index build --catalog FILE"
         )
     try:
-        with (directory / "products.jsonl").open(encoding="utf-8") as handle:
+        with (directory / PRODUCTS_FILE).open(encoding="utf-8") as handle:
             products = [Product(**json.loads(line)) for line in handle]
         labels = np.load(directory / "labels.npy") if (directory / "labels.npy").is_file() else None
         removed = directory / "tombstones.npy"

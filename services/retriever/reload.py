@@ -24,8 +24,8 @@ from typing import Generic, Protocol, TypeVar
 
 from prometheus_client import Counter, Gauge
 
-from services.retriever.catalog import Product
-from services.retriever.index import CURRENT
+from services.core.catalog import Product
+from services.core.index_layout import CURRENT
 
 log = logging.getLogger(__name__)
 

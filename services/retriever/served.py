@@ -10,17 +10,12 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from services.core.catalog import Product
 from services.core.encoder import Encoder
-from services.retriever.catalog import Product
+from services.core.index_layout import current_version_dir
 from services.retriever.config import RetrieverSettings
 from services.retriever.gpu import move_to_gpu
-from services.retriever.index import (
-    ProductIndex,
-    SearchParams,
-    current_version_dir,
-    load_version,
-    read_manifest,
-)
+from services.retriever.index import ProductIndex, SearchParams, load_version, read_manifest
 from services.retriever.model import open_recorded_encoder, recorded_model_dir, same_model
 from services.retriever.shards import check_manifest
 

@@ -6,13 +6,13 @@ import asyncio
 
 import grpc
 
+from services.core.catalog import Product
 from services.core.errors import InvalidInput, NotReady
 from services.core.grpc_server import GrpcService
 from services.core.metrics import GRPC_ITEMS
 from services.core.text import clean
 from services.gen.synth.v1 import common_pb2, retriever_pb2, retriever_pb2_grpc
 from services.retriever.batching import Answer, SearchItem, search_batcher, search_many
-from services.retriever.catalog import Product
 from services.retriever.config import RetrieverSettings
 from services.retriever.reload import IndexWatcher, record_served
 from services.retriever.served import Served, open_served

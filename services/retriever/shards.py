@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from services.core.catalog import Product
 from services.core.errors import ConfigError
-from services.retriever.catalog import Product
 
 WHOLE = "0/1"
 MANIFEST_KEY = "shard"

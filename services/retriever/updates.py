@@ -23,15 +23,15 @@ from typing import Any
 import faiss
 import numpy as np
 
+from services.core.catalog import Product, load_catalog
 from services.core.encoder import Encoder
 from services.core.errors import ConfigError, InvalidInput
+from services.core.index_layout import current_version_dir
 from services.retriever import shards
-from services.retriever.catalog import Product, load_catalog
 from services.retriever.config import RetrieverSettings
 from services.retriever.index import (
     FORMAT,
     ProductIndex,
-    current_version_dir,
     file_sha256,
     load_index,
     load_version,

@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from services.retriever.catalog import Product
+from services.core.catalog import Product
 
 _WORD = re.compile(r"[^\W_]+(?:['\u2019][^\W_]+)*")
 _APOSTROPHES = str.maketrans("", "", "'\u2019")

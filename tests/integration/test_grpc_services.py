@@ -16,11 +16,11 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
+from services.core.index_layout import current_version_dir
 from services.core.redis_server import free_port
 from services.gen.synth.v1 import judge_pb2, judge_pb2_grpc, retriever_pb2, retriever_pb2_grpc
 from services.retriever.build import build_from_catalog
 from services.retriever.config import RetrieverSettings
-from services.retriever.index import current_version_dir
 
 pytestmark = pytest.mark.slow
 

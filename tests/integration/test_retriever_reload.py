@@ -24,11 +24,12 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from services.core.assets import minilm_path
 from services.core.durable import write_bytes
 from services.core.encoder import Encoder
+from services.core.index_layout import CURRENT
 from services.core.redis_server import free_port
 from services.gen.synth.v1 import common_pb2, retriever_pb2, retriever_pb2_grpc
 from services.retriever.build import build_from_catalog
 from services.retriever.config import RetrieverSettings
-from services.retriever.index import CURRENT, load_version, read_manifest
+from services.retriever.index import load_version, read_manifest
 from services.retriever.model import recorded_model_dir
 
 pytestmark = pytest.mark.slow

@@ -16,13 +16,14 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from services.core.catalog import load_catalog
 from services.core.encoder import Encoder
+from services.core.index_layout import current_version_dir
 from services.core.redis_server import free_port
 from services.pipeline.clients import BackendError, Hit, ShardedRetriever, retriever_client
 from services.retriever.build import build_from_catalog, index_is_current
-from services.retriever.catalog import load_catalog
 from services.retriever.config import RetrieverSettings
-from services.retriever.index import ProductIndex, current_version_dir, load_index
+from services.retriever.index import ProductIndex, load_index
 
 pytestmark = pytest.mark.slow
 

@@ -18,9 +18,10 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from services.core.catalog import load_catalog
 from services.core.errors import ConfigError, InvalidInput
+from services.core.index_layout import PRODUCTS_FILE, current_version_dir
 from services.core.text import clean, normalize_query
-from services.retriever.catalog import load_catalog
 from services.rewriter import catalog_rewrites
 from services.rewriter.catalog_rewrites import CatalogKnobs
 from services.rewriter.catalog_terms import CatalogTerms, catalog_fingerprint
@@ -33,7 +34,6 @@ log = logging.getLogger(__name__)
 
 # Bump whenever the rules in catalog_rewrites/catalog_terms/spelling change what is proposed.
 ALGORITHM = "catalog-v1"
-PRODUCTS_FILE = "products.jsonl"
 
 
 class CatalogEngine(RewriteEngine):
@@ -64,8 +64,6 @@ class CatalogEngine(RewriteEngine):
                     "point it at a CSV or JSONL catalog"
                 )
             return s.catalog
-        from services.retriever.index import current_version_dir  # imports faiss: only when needed
-
         root = s.catalog_index_dir or s.index_root
         try:
             products = current_version_dir(root) / PRODUCTS_FILE

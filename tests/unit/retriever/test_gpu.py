@@ -5,8 +5,8 @@ import logging
 import numpy as np
 import pytest
 
+from services.core.catalog import Product
 from services.core.errors import ConfigError
-from services.retriever.catalog import Product
 from services.retriever.gpu import move_to_gpu, needs_float16_lookup, use_gpu, visible_gpus
 from services.retriever.index import IndexSpec, build_index
 

@@ -11,11 +11,12 @@ import numpy as np
 import pytest
 
 from services.core.assets import fingerprint
+from services.core.catalog import Product
 from services.core.errors import ConfigError
+from services.core.index_layout import CURRENT
 from services.retriever import model
-from services.retriever.catalog import Product
 from services.retriever.config import RetrieverSettings
-from services.retriever.index import CURRENT, IndexSpec, build_index, load_index, read_manifest, save_index
+from services.retriever.index import IndexSpec, build_index, load_index, read_manifest, save_index
 from services.retriever.served import open_served
 from services.retriever.updates import add_products, apply_update, remove_products
 from tests.unit.retriever.vectors import clustered, products

@@ -3,9 +3,10 @@ from pathlib import Path
 
 import numpy as np
 
+from services.core.catalog import Product
 from services.core.durable import write_bytes
-from services.retriever.catalog import Product
-from services.retriever.index import CURRENT, IndexSpec, ProductIndex, build_index, load_index, save_index
+from services.core.index_layout import CURRENT
+from services.retriever.index import IndexSpec, ProductIndex, build_index, load_index, save_index
 from services.retriever.reload import IndexWatcher
 from services.retriever.updates import apply_update
 

@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 from prometheus_client import REGISTRY
 
+from services.core.catalog import Product
 from services.core.encoder import Encoder, EncoderBackend
 from services.core.grpc_server import ErrorInterceptor
 from services.gen.synth.v1 import retriever_pb2, retriever_pb2_grpc
 from services.retriever.batching import SearchItem, search_many
-from services.retriever.catalog import Product
 from services.retriever.config import RetrieverSettings
 from services.retriever.served import Served
 from services.retriever.servicer import RetrieverService

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from services.core.catalog import Product, load_catalog
 from services.core.errors import ConfigError
-from services.retriever.catalog import Product, load_catalog
 from services.retriever.config import RetrieverSettings
 from services.retriever.shards import (
     Shard,

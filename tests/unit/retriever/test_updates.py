@@ -4,10 +4,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from services.core.catalog import Product
 from services.core.errors import ConfigError, InvalidInput
-from services.retriever.catalog import Product
+from services.core.index_layout import CURRENT
 from services.retriever.config import RetrieverSettings
-from services.retriever.index import CURRENT, IndexSpec, ProductIndex, build_index, load_index, save_index
+from services.retriever.index import IndexSpec, ProductIndex, build_index, load_index, save_index
 from services.retriever.updates import add_products, apply_update, remove_products
 from tests.unit.retriever.vectors import clustered, products
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from services.retriever.catalog import Product
+from services.core.catalog import Product
 
 
 def clustered(n: int, dim: int = 32, clusters: int = 20, seed: int = 0) -> np.ndarray:

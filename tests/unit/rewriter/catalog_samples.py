@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.retriever.catalog import Product
+from services.core.catalog import Product
 
 ROWS = [
     ("D1", "Voltra 20V Cordless Drill/Driver Kit", "Tools > Drills", "Voltra"),

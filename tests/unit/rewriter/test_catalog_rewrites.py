@@ -1,7 +1,7 @@
 import pytest
 from catalog_samples import DRILL_TITLES, PRODUCTS
 
-from services.retriever.catalog import Product
+from services.core.catalog import Product
 from services.rewriter.catalog_rewrites import CatalogKnobs, head_term, prf, relax, spell
 from services.rewriter.catalog_terms import CatalogTerms, words
 from services.rewriter.spelling import SpellIndex

@@ -2,7 +2,7 @@ import dataclasses
 
 from catalog_samples import PRODUCTS
 
-from services.retriever.catalog import Product
+from services.core.catalog import Product
 from services.rewriter.catalog_terms import CatalogTerms, catalog_fingerprint, keys, stem, words
 
 

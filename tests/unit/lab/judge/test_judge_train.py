@@ -12,8 +12,8 @@ from services.core.errors import ConfigError
 from services.judge.config import JudgeSettings
 from services.judge.engine import ENGINES, PairKind
 from services.judge.engines.cross_encoder import CURRENT, LoadedModel, predict_logits
-from services.judge.labels import LabelSet, load_labels
-from services.judge.train import TrainConfig, train
+from services.lab.judge.train import TrainConfig, train
+from services.lab.labels import LabelSet, load_labels
 
 pytestmark = pytest.mark.slow
 

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 
 from services.core.errors import InvalidInput
-from services.judge.calibrate import calibrate, choose_threshold
 from services.judge.config import JudgeSettings
 from services.judge.engine import PairKind
-from services.judge.labels import load_labels
 from services.judge.policy import Mode
 from services.judge.policy_file import load_policy
+from services.lab.judge.calibrate import calibrate, choose_threshold
+from services.lab.labels import load_labels
 
 
 def test_choose_threshold_takes_the_highest_recall_that_keeps_the_precision() -> None:

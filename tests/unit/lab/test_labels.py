@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from services.core.errors import InvalidInput
-from services.judge.labels import Scale, detect_scale, load_labels, query_bucket, split_by_query
+from services.lab.labels import Scale, detect_scale, load_labels, query_bucket, split_by_query
 
 ROOT = Path(__file__).resolve().parents[3]
 SHARED_DATA = ROOT.parent / "shared" / "data"

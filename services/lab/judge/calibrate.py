@@ -17,10 +17,10 @@ import numpy as np
 from services.core.errors import InvalidInput
 from services.judge.config import JudgeSettings
 from services.judge.engine import PairKind
-from services.judge.evaluate import combined, score_engines
-from services.judge.labels import LabelSet
-from services.judge.metrics import at_threshold, finite_json, pr_curve, recall_at_precision
 from services.judge.policy import AcceptancePolicy, KindRule, Mode
+from services.lab.judge.evaluate import combined, score_engines
+from services.lab.labels import LabelSet
+from services.lab.ranking import at_threshold, finite_json, pr_curve, recall_at_precision
 
 
 @dataclass(frozen=True)

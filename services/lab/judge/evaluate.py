@@ -22,8 +22,9 @@ import numpy as np
 from services.core.errors import InvalidInput
 from services.judge.config import JudgeSettings
 from services.judge.engine import ENGINES, PairKind
-from services.judge.labels import LabelSet
-from services.judge.metrics import (
+from services.judge.policy import AcceptancePolicy, KindRule
+from services.lab.labels import LabelSet
+from services.lab.ranking import (
     at_threshold,
     finite_json,
     pr_curve,
@@ -31,7 +32,6 @@ from services.judge.metrics import (
     recall_at_precision,
     roc_auc,
 )
-from services.judge.policy import AcceptancePolicy, KindRule
 
 log = logging.getLogger(__name__)
 
@@ -213,7 +213,7 @@ def plot_pr(
     path: Path,
     title: str,
 ) -> None:
-    from services.core.plots import new_figure, save_figure
+    from services.lab.plots import new_figure, save_figure
 
     figure, axes = new_figure()
     for name, (scores, thresholds) in curves.items():

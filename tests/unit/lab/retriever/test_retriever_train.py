@@ -13,9 +13,9 @@ import pytest
 
 from services.cli.main import main as synth_main
 from services.core.errors import InvalidInput
-from services.judge.labels import load_labels
-from services.retriever.train import MANIFEST, TrainConfig, schedule, train
-from services.retriever.train_data import Example, load_training_data
+from services.lab.labels import load_labels
+from services.lab.retriever.data import Example, load_training_data
+from services.lab.retriever.train import MANIFEST, TrainConfig, schedule, train
 from services.store.sink import REWRITES_SCHEMA, SCHEMA, write_parquet_durably
 
 COLOURS = ["red", "blue", "green", "black", "white", "yellow", "orange", "purple"]

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from services.core.errors import InvalidInput
-from services.core.plots import new_figure, save_figure
+from services.lab.plots import new_figure, save_figure
 
 STYLES = {"query": "-", "fused": "--", "union": ":"}
 

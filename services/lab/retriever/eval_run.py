@@ -10,25 +10,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from services.judge.labels import LabelSet
-from services.judge.metrics import finite_json
-from services.pipeline.config import PipelineSettings
-from services.retriever.catalog import load_catalog
-from services.retriever.config import RetrieverSettings
-from services.retriever.eval_plot import plot_comparison, plot_curves, read_report, report_label
-from services.retriever.eval_rewrites import (
+from services.core.catalog import load_catalog
+from services.lab.labels import LabelSet
+from services.lab.ranking import finite_json
+from services.lab.retriever.eval_plot import plot_comparison, plot_curves, read_report, report_label
+from services.lab.retriever.eval_rewrites import (
     check_services,
     rewrites_from_file,
     rewrites_from_service,
     write_rewrites,
 )
-from services.retriever.evaluate import (
+from services.lab.retriever.evaluate import (
     NDCG_K,
     catalog_embeddings,
     evaluate_modes,
     labelled_queries,
     search_texts,
 )
+from services.pipeline.config import PipelineSettings
+from services.retriever.config import RetrieverSettings
 from services.retriever.index import file_sha256
 from services.retriever.model import open_encoder
 

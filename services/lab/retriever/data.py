@@ -20,10 +20,10 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from services.core.catalog import load_catalog
 from services.core.errors import InvalidInput
 from services.core.text import clean, normalize_query
-from services.judge.labels import LabelSet
-from services.retriever.catalog import load_catalog
+from services.lab.labels import LabelSet
 
 PAIR_COLUMNS = ("query", "product_id", "title")
 

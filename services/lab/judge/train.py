@@ -24,11 +24,11 @@ import numpy as np
 from services.core.assets import fingerprint, minilm_path
 from services.core.durable import publish, write_bytes
 from services.core.errors import InvalidInput
-from services.core.training import Checkpoint, Progress, set_threads, subsample
-from services.core.training import run_key as training_run_key
 from services.judge.engines.cross_encoder import CURRENT, MANIFEST, predict_logits
-from services.judge.labels import LabelSet, split_by_query
-from services.judge.metrics import finite_json, fit_platt, summary
+from services.lab.labels import LabelSet, split_by_query
+from services.lab.ranking import finite_json, fit_platt, summary
+from services.lab.training import Checkpoint, Progress, set_threads, subsample
+from services.lab.training import run_key as training_run_key
 
 log = logging.getLogger(__name__)
 

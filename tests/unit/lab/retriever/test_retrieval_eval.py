@@ -9,12 +9,12 @@ from typing import ClassVar
 import numpy as np
 import pytest
 
+from services.core.catalog import Product
 from services.core.encoder import Encoder, EncoderBackend
 from services.core.errors import InvalidInput
-from services.judge.labels import load_labels
-from services.retriever.catalog import Product
-from services.retriever.eval_rewrites import read_rewrites, rewrites_from_file
-from services.retriever.evaluate import (
+from services.lab.labels import load_labels
+from services.lab.retriever.eval_rewrites import read_rewrites, rewrites_from_file
+from services.lab.retriever.evaluate import (
     LabelledQuery,
     catalog_embeddings,
     evaluate_modes,

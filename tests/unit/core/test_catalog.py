@@ -3,8 +3,8 @@ from pathlib import Path
 
 import pytest
 
+from services.core.catalog import load_catalog
 from services.core.errors import InvalidInput
-from services.retriever.catalog import load_catalog
 
 ROOT = Path(__file__).resolve().parents[3]
 

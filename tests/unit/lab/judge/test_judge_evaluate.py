@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from services.judge.config import JudgeSettings
-from services.judge.evaluate import evaluate
-from services.judge.labels import load_labels
-from services.judge.metrics import (
+from services.lab.judge.evaluate import evaluate
+from services.lab.labels import load_labels
+from services.lab.ranking import (
     at_threshold,
     finite_json,
     fit_platt,

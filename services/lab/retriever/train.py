@@ -28,8 +28,8 @@ import numpy as np
 from services.core.assets import fingerprint, minilm_path
 from services.core.durable import publish, write_bytes
 from services.core.errors import ConfigError, InvalidInput
-from services.core.training import Checkpoint, Progress, run_key, set_threads, subsample
-from services.retriever.train_data import Example, TrainingData
+from services.lab.retriever.data import Example, TrainingData
+from services.lab.training import Checkpoint, Progress, run_key, set_threads, subsample
 
 log = logging.getLogger(__name__)
 

@@ -16,9 +16,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from services.core.catalog import Product, load_catalog
 from services.core.errors import InvalidInput
 from services.core.text import clean, normalize_query, product_text
-from services.retriever.catalog import Product, load_catalog
 
 QUERY_COLUMNS = ("query", "search_term", "query_text", "keywords")
 ID_COLUMNS = ("product_id", "product_uid", "sku", "id")

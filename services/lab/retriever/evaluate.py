@@ -29,12 +29,12 @@ from typing import Any
 
 import numpy as np
 
+from services.core.catalog import Product
 from services.core.encoder import Encoder
 from services.core.errors import InvalidInput
 from services.core.text import normalize_query
-from services.judge.labels import LabelSet
+from services.lab.labels import LabelSet
 from services.pipeline.clients import Hit, merge_hits
-from services.retriever.catalog import Product
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,1 @@
+"""Business judge: training on graded labels, threshold calibration, evaluation against labels."""

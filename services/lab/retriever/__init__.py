@@ -1,0 +1,1 @@
+"""Retriever: training data from the store, encoder fine-tuning, retrieval evaluation and its plots."""
