@@ -10,18 +10,17 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import ClassVar
 
 import numpy as np
 
 from services.core.assets import fingerprint, minilm_path
+from services.core.encoder_backend import BACKENDS, EncoderBackend
 from services.core.errors import ConfigError, InvalidInput
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ("auto", "torch", "onnx")
+CHOICES = ("auto", *BACKENDS.names())
 
 
 def resolve_device(device: str) -> str:
@@ -35,8 +34,8 @@ def resolve_device(device: str) -> str:
 def resolve_backend(backend: str, device: str, cache_dir: Path | None) -> str:
     """auto: ONNX Runtime on CPU when there is a cache dir to keep the exported graph in (exporting
     costs more than a process start saves without one), PyTorch otherwise."""
-    if backend not in BACKENDS:
-        raise ConfigError(f"unknown encoder backend {backend!r}; expected one of {', '.join(BACKENDS)}")
+    if backend not in CHOICES:
+        raise ConfigError(f"unknown encoder backend {backend!r}; expected one of {', '.join(CHOICES)}")
     if backend != "auto":
         return backend
     if device == "cpu" and cache_dir is not None and importlib.util.find_spec("onnxruntime") is not None:
@@ -44,50 +43,10 @@ def resolve_backend(backend: str, device: str, cache_dir: Path | None) -> str:
     return "torch"
 
 
-class EncoderBackend(ABC):
-    """Runs the model: texts -> L2-normalised float32 rows (non-finite rows are the caller's to catch)."""
-
-    name: ClassVar[str]
-    dim: int
-
-    @abstractmethod
-    def embed(self, texts: list[str]) -> np.ndarray: ...
-
-
-class TorchBackend(EncoderBackend):
-    name = "torch"
-
-    def __init__(self, path: Path, device: str, batch_size: int) -> None:
-        from sentence_transformers import SentenceTransformer
-
-        self.model = SentenceTransformer(str(path), device=device)
-        self.batch_size = batch_size
-        dim = self.model.get_embedding_dimension()
-        if not dim:
-            raise ConfigError(f"model at {path} does not report an embedding dimension")
-        self.dim = int(dim)
-
-    def embed(self, texts: list[str]) -> np.ndarray:
-        vectors: np.ndarray = self.model.encode(
-            texts,
-            batch_size=self.batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
-        return vectors.astype(np.float32, copy=False)
-
-
 def load_backend(
     name: str, path: Path, device: str, batch_size: int, cache_dir: Path | None
 ) -> EncoderBackend:
-    if name == "torch":
-        return TorchBackend(path, device, batch_size)
-    if device != "cpu":
-        raise ConfigError(f"the onnx encoder backend runs on CPU only; device is {device}: use backend torch")
-    from services.core.onnx_encoder import OnnxBackend
-
-    return OnnxBackend.load(path, batch_size, cache_dir)
+    return BACKENDS.get(name).load(path, device, batch_size, cache_dir)
 
 
 class Encoder:

@@ -21,7 +21,7 @@ import numpy as np
 
 from services.core.assets import _file_lock, fingerprint
 from services.core.durable import publish
-from services.core.encoder import EncoderBackend
+from services.core.encoder_backend import EncoderBackend
 from services.core.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -194,7 +194,11 @@ class OnnxBackend(EncoderBackend):
         self.dim = int(self.session.get_outputs()[0].shape[-1])
 
     @classmethod
-    def load(cls, path: Path, batch_size: int, cache_dir: Path | None) -> OnnxBackend:
+    def load(cls, path: Path, device: str, batch_size: int, cache_dir: Path | None) -> OnnxBackend:
+        if device != "cpu":
+            raise ConfigError(
+                f"the onnx encoder backend runs on CPU only; device is {device}: use backend torch"
+            )
         try:
             import onnxruntime  # noqa: F401
         except ImportError as error:

@@ -1,4 +1,5 @@
-"""Engines by name, imported lazily so heavy optional dependencies load only when chosen."""
+"""Engines (and encoder backends) by name, imported lazily so heavy optional dependencies load only when
+chosen; a missing one names the extra that installs it."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ T = TypeVar("T")
 
 class Registry(Generic[T]):
     def __init__(self, kind: str, entries: dict[str, str], extras: dict[str, str] | None = None) -> None:
-        self.kind = kind
+        self.kind = kind  # what an entry is, for messages: "rewriter engine", "encoder backend"
         self.entries = entries  # name -> "module:Class"
         self.extras = extras or {}  # name -> pip extra that provides its dependencies
 
@@ -21,15 +22,13 @@ class Registry(Generic[T]):
 
     def get(self, name: str) -> type[T]:
         if name not in self.entries:
-            raise ConfigError(
-                f"unknown {self.kind} engine {name!r}; choose one of: {', '.join(self.names())}"
-            )
+            raise ConfigError(f"unknown {self.kind} {name!r}; choose one of: {', '.join(self.names())}")
         module_name, _, class_name = self.entries[name].partition(":")
         try:
             module = importlib.import_module(module_name)
         except ImportError as error:
             extra = self.extras.get(name)
             hint = f"; install it with: pip install '.[{extra}]'" if extra else ""
-            raise ConfigError(f"{self.kind} engine {name!r} needs {error.name}{hint}") from error
+            raise ConfigError(f"{self.kind} {name!r} needs {error.name}{hint}") from error
         cls: type[T] = getattr(module, class_name)
         return cls

@@ -24,8 +24,10 @@ def shared(name: str, default: Any, description: str, **kwargs: Any) -> Any:
 
 
 def encoder_backend_field(description: str) -> Any:
-    """The sentence encoder's runtime (services.core.encoder.BACKENDS), as the retriever and the judge set it."""
-    return Field("auto", pattern="^(auto|torch|onnx)$", description=description)
+    """The sentence encoder's runtime (auto or a registered backend), as the retriever and the judge set it."""
+    from services.core.encoder_backend import BACKENDS
+
+    return Field("auto", pattern=f"^(auto|{'|'.join(BACKENDS.names())})$", description=description)
 
 
 class BaseServiceSettings(BaseSettings):

@@ -39,7 +39,7 @@ class JudgeEngine(Engine[JudgeSettings]):
 
 
 ENGINES: Registry[JudgeEngine] = Registry(
-    "judge",
+    "judge engine",
     {
         "cross_encoder": "services.judge.engines.cross_encoder:CrossEncoderJudge",
         "embedding": "services.judge.engines.embedding:EmbeddingJudge",

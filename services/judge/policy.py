@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from services.core.errors import ConfigError
-from services.judge.config import JudgeSettings, parse_engine_map
 from services.judge.engine import PairKind
 
 
@@ -115,24 +114,6 @@ class AcceptancePolicy:
             },
             exact_at,
             partial_at,
-        )
-
-    @classmethod
-    def from_settings(cls, settings: JudgeSettings) -> AcceptancePolicy:
-        """The policy file if TAILSYNTH_JUDGE_POLICY_FILE is set, else the threshold/weight settings."""
-        if settings.policy_file is not None:
-            from services.judge.policy_file import load_policy
-
-            return load_policy(settings.policy_file)
-        return cls.uniform(
-            Mode(settings.policy),
-            settings.product_threshold,
-            settings.rewrite_threshold,
-            product_thresholds=parse_engine_map(settings.product_thresholds, "product_thresholds"),
-            rewrite_thresholds=parse_engine_map(settings.rewrite_thresholds, "rewrite_thresholds"),
-            weights=parse_engine_map(settings.weights, "weights"),
-            exact_at=settings.exact_at,
-            partial_at=settings.partial_at,
         )
 
     def label(self, score: float) -> Label:

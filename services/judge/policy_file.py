@@ -1,5 +1,5 @@
-"""The acceptance policy as a JSON file: written by `synth judge calibrate`, read by the judge service
-(TAILSYNTH_JUDGE_POLICY_FILE).
+"""Where the acceptance policy comes from: a JSON file (TAILSYNTH_JUDGE_POLICY_FILE, written by
+`synth judge calibrate`) or, without one, the threshold and weight settings.
 
     {
       "schema": "tailsynth.judge.policy/1",
@@ -29,6 +29,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from services.core.errors import ConfigError
+from services.judge.config import JudgeSettings, parse_engine_map
 from services.judge.engine import PairKind
 from services.judge.policy import AcceptancePolicy, KindRule, Mode
 
@@ -127,3 +128,19 @@ def save_policy(policy: AcceptancePolicy, path: Path, provenance: dict[str, Any]
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def policy_from_settings(settings: JudgeSettings) -> AcceptancePolicy:
+    """The policy file if TAILSYNTH_JUDGE_POLICY_FILE is set, else the threshold/weight settings."""
+    if settings.policy_file is not None:
+        return load_policy(settings.policy_file)
+    return AcceptancePolicy.uniform(
+        Mode(settings.policy),
+        settings.product_threshold,
+        settings.rewrite_threshold,
+        product_thresholds=parse_engine_map(settings.product_thresholds, "product_thresholds"),
+        rewrite_thresholds=parse_engine_map(settings.rewrite_thresholds, "rewrite_thresholds"),
+        weights=parse_engine_map(settings.weights, "weights"),
+        exact_at=settings.exact_at,
+        partial_at=settings.partial_at,
+    )

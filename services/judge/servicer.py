@@ -21,7 +21,8 @@ from services.judge.batching import EngineScorer
 from services.judge.cache import ScoreCache
 from services.judge.config import JudgeSettings
 from services.judge.engine import JudgeEngine, Pair, PairKind, check_kinds, create_engines
-from services.judge.policy import AcceptancePolicy, Decision, Label
+from services.judge.policy import Decision, Label
+from services.judge.policy_file import policy_from_settings
 
 MAX_QUERY_CHARS = 2000
 MAX_TEXT_CHARS = 20_000
@@ -105,7 +106,7 @@ class JudgeService(GrpcService, judge_pb2_grpc.JudgeServicer):
         self.settings = settings
         engines = create_engines(settings) if engines is None else engines
         check_kinds(engines)
-        self.policy = AcceptancePolicy.from_settings(settings)
+        self.policy = policy_from_settings(settings)
         self.policy.check_engines(e.name for e in engines)
         self.cache = (
             ScoreCache(settings.cache_url, settings.cache_ttl_s, settings.cache_timeout_s)

@@ -95,7 +95,7 @@ class LLMEngine(RewriteEngine):
 
 
 ENGINES: Registry[RewriteEngine] = Registry(
-    "rewriter",
+    "rewriter engine",
     {
         "hf": "services.rewriter.engines.hf:HFEngine",
         "vllm": "services.rewriter.engines.vllm:VLLMEngine",

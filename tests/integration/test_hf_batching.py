@@ -14,8 +14,9 @@ import pytest
 import torch
 
 from services.core.errors import NotReady
-from services.core.llm.hf import Completions, HFRuntime, Sampling
+from services.core.llm.hf import HFRuntime
 from services.core.llm.hf_batch import PromptRequest
+from services.core.llm.sampling import Completions, Sampling
 from services.rewriter.config import RewriterSettings
 from services.rewriter.engines.hf import ADMISSION_WAIT, STEP_ROWS, HFEngine
 from services.rewriter.prompts import load_prompt

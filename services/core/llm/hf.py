@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Hashable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +12,7 @@ import numpy as np
 
 from services.core.assets import fingerprint
 from services.core.encoder import resolve_device
+from services.core.llm.sampling import Completions, Sampling
 
 if TYPE_CHECKING:
     from services.core.llm.hf_batch import PromptRequest, Sampled
@@ -20,19 +20,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SMALL_BATCH_ROWS = 12  # sample rows decoded on one CPU thread (measured: as fast as two, 6 rows)
-
-
-@dataclass(frozen=True)
-class Sampling:
-    temperature: float
-    top_p: float
-    max_new_tokens: int
-
-
-@dataclass(frozen=True)
-class Completions:
-    texts: list[str]
-    tokens: int  # generated tokens, end-of-sequence tokens not counted
 
 
 class HFRuntime:

@@ -22,7 +22,7 @@ import torch
 from services.core.llm.shared_prefix import SHARED_PREFIX_ATTENTION, SharedPrefix, own_tokens_mask
 
 if TYPE_CHECKING:
-    from services.core.llm.hf import Sampling
+    from services.core.llm.sampling import Sampling
 
 MIN_PREFIX_TOKENS = 8  # a shorter shared prefix is not worth keeping
 # Top-p is computed among the most likely tokens, exactly: rows whose nucleus reaches past 256 candidates

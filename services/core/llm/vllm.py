@@ -19,7 +19,7 @@ import numpy as np
 
 from services.core.assets import fingerprint
 from services.core.errors import ConfigError
-from services.core.llm.hf import Completions, Sampling
+from services.core.llm.sampling import Completions, Sampling
 
 log = logging.getLogger(__name__)
 

@@ -18,6 +18,7 @@ from services.core.errors import InvalidInput
 from services.judge.config import JudgeSettings
 from services.judge.engine import PairKind
 from services.judge.policy import AcceptancePolicy, KindRule, Mode
+from services.judge.policy_file import policy_from_settings
 from services.lab.judge.evaluate import combined, score_engines
 from services.lab.labels import LabelSet
 from services.lab.ranking import at_threshold, finite_json, pr_curve, recall_at_precision
@@ -78,7 +79,7 @@ def calibrate(
     relevant = np.array([p.relevant for p in labels.pairs])
     if relevant.all() or not relevant.any():
         raise InvalidInput(f"{labels.path}: calibration needs both relevant and irrelevant pairs")
-    current = AcceptancePolicy.from_settings(settings)
+    current = policy_from_settings(settings)
     weights = dict(current.rules[PairKind.QUERY_PRODUCT].weights)
     scores = {name: result.scores for name, result in score_engines(labels, settings, engines).items()}
     choices = {name: choose_threshold(s, relevant, target_precision) for name, s in scores.items()}

@@ -22,7 +22,8 @@ import numpy as np
 from services.core.errors import InvalidInput
 from services.judge.config import JudgeSettings
 from services.judge.engine import ENGINES, PairKind
-from services.judge.policy import AcceptancePolicy, KindRule
+from services.judge.policy import KindRule
+from services.judge.policy_file import policy_from_settings
 from services.lab.labels import LabelSet
 from services.lab.ranking import (
     at_threshold,
@@ -167,7 +168,7 @@ def evaluate(
 
         policy = load_policy(policy_path)
     else:
-        policy = AcceptancePolicy.from_settings(settings)
+        policy = policy_from_settings(settings)
     rule = policy.rules[PairKind.QUERY_PRODUCT]
     relevant = np.array([p.relevant for p in labels.pairs])
     grades = [p.label for p in labels.pairs]

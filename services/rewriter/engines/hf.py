@@ -18,8 +18,9 @@ from prometheus_client import Histogram
 
 from services.core.assets import smollm2_hf_dir
 from services.core.errors import NotReady
-from services.core.llm.hf import Completions, HFRuntime, Sampling
+from services.core.llm.hf import HFRuntime
 from services.core.llm.hf_batch import PromptRequest
+from services.core.llm.sampling import Completions, Sampling
 from services.rewriter.engine import Generation, LLMEngine
 
 log = logging.getLogger(__name__)

@@ -11,7 +11,7 @@ import logging
 import time
 
 from services.core.assets import smollm2_hf_dir
-from services.core.llm.hf import Sampling
+from services.core.llm.sampling import Sampling
 from services.core.llm.vllm import AsyncVLLM, VLLMOptions
 from services.rewriter.engine import Generation, LLMEngine
 

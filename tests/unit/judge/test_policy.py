@@ -4,8 +4,9 @@ from services.core.errors import ConfigError
 from services.judge.config import JudgeSettings, parse_engine_map
 from services.judge.engine import PairKind
 from services.judge.policy import AcceptancePolicy, Label, Mode
+from services.judge.policy_file import policy_from_settings
 
-POLICY = AcceptancePolicy.from_settings(JudgeSettings())
+POLICY = policy_from_settings(JudgeSettings())
 P, R = PairKind.QUERY_PRODUCT, PairKind.QUERY_REWRITE
 
 
@@ -70,7 +71,7 @@ def test_settings_build_the_policy_and_its_description_is_part_of_the_version() 
         product_thresholds="embedding=0.6",
         weights="embedding=2,lexical=1",
     )
-    policy = AcceptancePolicy.from_settings(settings)
+    policy = policy_from_settings(settings)
     assert policy.rules[P].mode is Mode.ENSEMBLE
     assert policy.rules[P].threshold_for("embedding") == 0.6
     assert policy.rules[P].weight_for("embedding") == 2

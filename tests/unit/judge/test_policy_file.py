@@ -7,7 +7,7 @@ from services.core.errors import ConfigError
 from services.judge.config import JudgeSettings
 from services.judge.engine import PairKind
 from services.judge.policy import AcceptancePolicy, KindRule, Mode
-from services.judge.policy_file import SCHEMA, load_policy, save_policy
+from services.judge.policy_file import SCHEMA, load_policy, policy_from_settings, save_policy
 
 POLICY = AcceptancePolicy(
     {
@@ -34,7 +34,7 @@ def test_the_file_replaces_the_threshold_settings(tmp_path: Path) -> None:
     path = tmp_path / "judge.json"
     save_policy(POLICY, path)
     settings = JudgeSettings(policy_file=path, product_threshold=0.1, policy="ensemble")
-    assert AcceptancePolicy.from_settings(settings) == POLICY
+    assert policy_from_settings(settings) == POLICY
 
 
 def good() -> dict:

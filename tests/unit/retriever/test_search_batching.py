@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import grpc
 import numpy as np
@@ -14,7 +15,8 @@ import pytest
 from prometheus_client import REGISTRY
 
 from services.core.catalog import Product
-from services.core.encoder import Encoder, EncoderBackend
+from services.core.encoder import Encoder
+from services.core.encoder_backend import EncoderBackend
 from services.core.grpc_server import ErrorInterceptor
 from services.gen.synth.v1 import retriever_pb2, retriever_pb2_grpc
 from services.retriever.batching import SearchItem, search_many
@@ -33,6 +35,10 @@ class HashBackend(EncoderBackend):
 
     def __init__(self) -> None:
         self.calls: list[list[str]] = []
+
+    @classmethod
+    def load(cls, path: Path, device: str, batch_size: int, cache_dir: Path | None) -> HashBackend:
+        return cls()
 
     def embed(self, texts: list[str]) -> np.ndarray:
         self.calls.append(list(texts))

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from services.core.catalog import Product
-from services.core.encoder import Encoder, EncoderBackend
+from services.core.encoder import Encoder
+from services.core.encoder_backend import EncoderBackend
 from services.core.errors import InvalidInput
 from services.lab.labels import load_labels
 from services.lab.retriever.eval_rewrites import read_rewrites, rewrites_from_file
@@ -148,6 +149,10 @@ class CountingBackend(EncoderBackend):
 
     def __init__(self) -> None:
         self.texts = 0
+
+    @classmethod
+    def load(cls, path: Path, device: str, batch_size: int, cache_dir: Path | None) -> CountingBackend:
+        return cls()
 
     def embed(self, texts: list[str]) -> np.ndarray:
         self.texts += len(texts)
