@@ -1,5 +1,6 @@
 """Typed gRPC clients for the three services, each call with a deadline.
 
+They speak protobuf to the services and domain values (services/pipeline/domain.py) to their callers.
 Failures become BackendError carrying the service and status, so callers can answer 503/504
 instead of a stack trace.
 """
@@ -8,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import grpc
@@ -25,6 +25,8 @@ from services.gen.synth.v1 import (
     rewriter_pb2,
     rewriter_pb2_grpc,
 )
+from services.pipeline.domain import Hit, Judgment, PairKind, RewriteCandidate, Rewritten
+from services.pipeline.models import DroppedCandidate, EngineFailure
 
 T = TypeVar("T")
 CHANNEL_OPTIONS = [
@@ -53,14 +55,6 @@ class BackendError(RuntimeError):
         self.service = service
         self.code = code
         self.detail = detail
-
-
-@dataclass(frozen=True)
-class Hit:
-    product_id: str
-    title: str
-    text: str  # what the judge reads
-    score: float
 
 
 class _Client:
@@ -102,11 +96,10 @@ class RewriterClient(_Client):
         super().__init__(target, timeout_s)
         self.stub = rewriter_pb2_grpc.RewriterStub(self.channel)
 
-    async def rewrite(
-        self, query: str, n: int, feedback: list[str] | None = None
-    ) -> rewriter_pb2.RewriteResponse:
+    async def rewrite(self, query: str, n: int, feedback: list[str] | None = None) -> Rewritten:
         request = rewriter_pb2.RewriteRequest(query=query, num_rewrites=n, feedback=feedback or [])
-        return await self._call(self.stub.Rewrite(request, timeout=self.timeout_s))
+        reply = await self._call(self.stub.Rewrite(request, timeout=self.timeout_s))
+        return _rewritten(reply)
 
 
 class RetrieverClient(_Client):
@@ -230,6 +223,36 @@ def _hit(hit: retriever_pb2.Hit) -> Hit:
     )
 
 
+def _rewritten(reply: rewriter_pb2.RewriteResponse) -> Rewritten:
+    return Rewritten(
+        candidates=[RewriteCandidate(text=c.text, source=c.source) for c in reply.candidates],
+        dropped=[DroppedCandidate(text=d.text, reason=d.reason) for d in reply.dropped],
+        failures=[EngineFailure(engine=f.engine, error=f.error) for f in reply.failures],
+        generated_tokens=reply.generated_tokens,
+    )
+
+
+PAIR_KINDS = {
+    PairKind.QUERY_PRODUCT: judge_pb2.PAIR_KIND_QUERY_PRODUCT,
+    PairKind.QUERY_REWRITE: judge_pb2.PAIR_KIND_QUERY_REWRITE,
+}
+LABELS = {
+    judge_pb2.RELEVANCE_LABEL_EXACT: "exact",
+    judge_pb2.RELEVANCE_LABEL_PARTIAL: "partial",
+    judge_pb2.RELEVANCE_LABEL_IRRELEVANT: "irrelevant",
+}
+
+
+def _judgment(judgment: judge_pb2.Judgment) -> Judgment:
+    return Judgment(
+        score=judgment.score,
+        label=LABELS.get(judgment.label, "irrelevant"),
+        accepted=judgment.accepted,
+        reason=judgment.reason,
+        engine_scores={e.engine: round(e.score, 4) for e in judgment.engine_scores},
+    )
+
+
 class JudgeClient(_Client):
     service = "judge"
 
@@ -237,9 +260,9 @@ class JudgeClient(_Client):
         super().__init__(target, timeout_s)
         self.stub = judge_pb2_grpc.JudgeStub(self.channel)
 
-    async def judge(self, query: str, texts: list[str], kind: int) -> list[judge_pb2.Judgment]:
+    async def judge(self, query: str, texts: list[str], kind: PairKind) -> list[Judgment]:
         if not texts:
             return []
-        pairs = [judge_pb2.JudgePair(query=query, text=t, kind=kind) for t in texts]  # type: ignore[arg-type]
+        pairs = [judge_pb2.JudgePair(query=query, text=t, kind=PAIR_KINDS[kind]) for t in texts]
         reply = await self._call(self.stub.Judge(judge_pb2.JudgeRequest(pairs=pairs), timeout=self.timeout_s))
-        return list(reply.judgments)
+        return [_judgment(j) for j in reply.judgments]

@@ -1,10 +1,13 @@
-"""Per-rewrite rewards from live retrieval and judgments (BEQUE-style), and their weighted sum."""
+"""Per-rewrite rewards from live retrieval and judgments (BEQUE-style), their weighted sum, and the ranking
+of a query's rewrites by it. Pure functions of what the services answered: no channels, no I/O."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from services.pipeline.models import Rewards
+from services.pipeline.domain import Hit, Judgment, RewriteCandidate
+from services.pipeline.models import Pair, Rewards, Rewrite
 
 REWARD_NAMES = ("relevance", "increment", "alignment", "diversity")
 
@@ -89,3 +92,49 @@ def weighted_reward(rewards: Rewards, weights: RewardWeights) -> float:
     )
     norm = weights.relevance + weights.increment + weights.alignment + weights.diversity
     return round(total / norm, 4)
+
+
+def rank_rewrites(
+    candidates: Sequence[RewriteCandidate],
+    intent: Sequence[Judgment],
+    rewrite_hits: Mapping[str, Sequence[Hit]],
+    query_hits: Sequence[Hit],
+    pairs: Sequence[Pair],
+    weights: RewardWeights,
+    relevance_floor: float,
+) -> list[Rewrite]:
+    """Every candidate with its rewards and weighted reward, best first (rank 1); a candidate the intent
+    judge accepted is rejected when its relevance is under the floor.
+
+    intent: the intent judgment of each candidate, in order; rewrite_hits: what each searched rewrite
+    (those the intent judge accepted) retrieved, by text; pairs: every retrieved product judged against
+    the original query.
+    """
+    accepted_ids = {p.product_id for p in pairs if p.accepted}
+    scores = {p.product_id: p.score for p in pairs}
+    query_ids = {h.product_id for h in query_hits}
+    retrieved = {text: {h.product_id for h in hits} for text, hits in rewrite_hits.items()}
+    scored = []
+    for candidate, judgment in zip(candidates, intent, strict=True):
+        ids = retrieved.get(candidate.text, set())
+        others = [other for text, other in retrieved.items() if text != candidate.text]
+        rewards = rewrite_rewards(judgment.score, ids, scores, query_ids, others, accepted_ids)
+        accepted, reason = judgment.accepted, judgment.reason
+        if accepted and rewards.relevance < relevance_floor:
+            accepted = False
+            reason = f"relevance {rewards.relevance:.2f} is under the floor {relevance_floor:.2f}"
+        scored.append((candidate, accepted, reason, rewards, weighted_reward(rewards, weights), len(ids)))
+    scored.sort(key=lambda item: item[4], reverse=True)
+    return [
+        Rewrite(
+            text=c.text,
+            source=c.source,
+            accepted=accepted,
+            reason=reason,
+            rewards=rewards,
+            reward=reward,
+            rank=rank,
+            retrieved=count,
+        )
+        for rank, (c, accepted, reason, rewards, reward, count) in enumerate(scored, start=1)
+    ]

@@ -15,37 +15,28 @@ from typing import TypeVar
 
 from services import __version__
 from services.core.text import clean
-from services.gen.synth.v1 import judge_pb2, rewriter_pb2
-from services.pipeline.clients import BackendError, Hit, JudgeClient, RewriterClient, retriever_client
+from services.pipeline.clients import BackendError, JudgeClient, RewriterClient, retriever_client
 from services.pipeline.config import PipelineSettings
+from services.pipeline.domain import Hit, Judgment, PairKind
 from services.pipeline.ids import pair_id
 from services.pipeline.models import (
     Candidate,
     Diagnostics,
-    DroppedCandidate,
-    EngineFailure,
     JudgmentsStage,
     Pair,
     RetrievalStage,
-    Rewrite,
     RewritesStage,
     Search,
     SearchHit,
     SynthesisResult,
 )
-from services.pipeline.rewards import rewrite_rewards, weighted_reward
+from services.pipeline.rewards import rank_rewrites
 
 # Bump when the pipeline's own logic changes what it returns for the same services.
 ALGORITHM_VERSION = "2"
 T = TypeVar("T")
 # What stages() yields, in this order; the result carries everything the earlier ones did, plus rewards.
 Stage = RewritesStage | RetrievalStage | JudgmentsStage | SynthesisResult
-
-LABELS = {
-    judge_pb2.RELEVANCE_LABEL_EXACT: "exact",
-    judge_pb2.RELEVANCE_LABEL_PARTIAL: "partial",
-    judge_pb2.RELEVANCE_LABEL_IRRELEVANT: "irrelevant",
-}
 
 
 @dataclass(frozen=True)
@@ -87,20 +78,16 @@ def _merge_hits(searches: list[tuple[str, list[Hit]]]) -> dict[str, _Found]:
     return found
 
 
-def engine_scores(judgment: judge_pb2.Judgment) -> dict[str, float]:
-    return {e.engine: round(e.score, 4) for e in judgment.engine_scores}
-
-
-def _pair(query: str, found: _Found, judgment: judge_pb2.Judgment) -> Pair:
+def _pair(query: str, found: _Found, judgment: Judgment) -> Pair:
     return Pair(
         pair_id=pair_id(query, found.hit.product_id),
         product_id=found.hit.product_id,
         title=found.hit.title,
         score=round(judgment.score, 4),
-        label=LABELS.get(judgment.label, "irrelevant"),
+        label=judgment.label,
         accepted=judgment.accepted,
         reason=judgment.reason,
-        judges=engine_scores(judgment),
+        judges=judgment.engine_scores,
         retrieved_by=found.retrieved_by,
         found_by_query=found.found_by_query,
         retrieval_score=round(found.hit.score, 4),
@@ -163,15 +150,13 @@ class SynthesisPipeline:
         query_hits = await clock.time("search_query", self.retriever.search([query], request.top_k))
         feedback = [hit.title for hit in query_hits[0][: self.settings.feedback_titles]]
         rewritten = await clock.time("rewrite", self.rewriter.rewrite(query, request.num_rewrites, feedback))
-        candidates = list(rewritten.candidates)
+        candidates = rewritten.candidates
         intent = await clock.time(
-            "judge_rewrites",
-            self.judge.judge(query, [c.text for c in candidates], judge_pb2.PAIR_KIND_QUERY_REWRITE),
+            "judge_rewrites", self.judge.judge(query, [c.text for c in candidates], PairKind.QUERY_REWRITE)
         )
-        dropped = [DroppedCandidate(text=d.text, reason=d.reason) for d in rewritten.dropped]
+        dropped = rewritten.dropped
         diagnostics = Diagnostics(
-            rewriter_failures=[EngineFailure(engine=f.engine, error=f.error) for f in rewritten.failures],
-            generated_tokens=rewritten.generated_tokens,
+            rewriter_failures=rewritten.failures, generated_tokens=rewritten.generated_tokens
         )
         yield RewritesStage(
             candidates=[
@@ -181,7 +166,7 @@ class SynthesisPipeline:
                     accepted=j.accepted,
                     reason=j.reason,
                     relevance=j.score,
-                    judges=engine_scores(j),
+                    judges=j.engine_scores,
                 )
                 for c, j in zip(candidates, intent, strict=True)
             ],
@@ -210,7 +195,7 @@ class SynthesisPipeline:
         products = list(found.values())
         judgments = await clock.time(
             "judge_products",
-            self.judge.judge(query, [f.hit.text for f in products], judge_pb2.PAIR_KIND_QUERY_PRODUCT),
+            self.judge.judge(query, [f.hit.text for f in products], PairKind.QUERY_PRODUCT),
         )
         pairs = sorted(
             (_pair(query, f, j) for f, j in zip(products, judgments, strict=True)),
@@ -219,7 +204,15 @@ class SynthesisPipeline:
         )
         yield JudgmentsStage(pairs=pairs)
 
-        rewrites = self._score_rewrites(candidates, intent, kept, rewrite_hits, query_hits[0], pairs)
+        rewrites = rank_rewrites(
+            candidates,
+            intent,
+            dict(zip((c.text for c in kept), rewrite_hits, strict=True)),
+            query_hits[0],
+            pairs,
+            self.settings.weights,
+            self.settings.relevance_floor,
+        )
         clock.timings_ms["total"] = round((time.perf_counter() - started) * 1000, 1)
         yield SynthesisResult(
             query=query,
@@ -231,45 +224,3 @@ class SynthesisPipeline:
             pipeline_version=version,
             diagnostics=diagnostics,
         )
-
-    def _score_rewrites(
-        self,
-        candidates: list[rewriter_pb2.Candidate],
-        intent: list[judge_pb2.Judgment],
-        searched: list[rewriter_pb2.Candidate],
-        rewrite_hits: list[list[Hit]],
-        query_hits: list[Hit],
-        pairs: list[Pair],
-    ) -> list[Rewrite]:
-        """Every candidate with its rewards and weighted reward, ranked; the relevance floor applied."""
-        accepted_ids = {p.product_id for p in pairs if p.accepted}
-        scores = {p.product_id: p.score for p in pairs}
-        query_ids = {h.product_id for h in query_hits}
-        retrieved = {
-            c.text: {h.product_id for h in hits} for c, hits in zip(searched, rewrite_hits, strict=True)
-        }
-        floor = self.settings.relevance_floor
-        scored = []
-        for candidate, judgment in zip(candidates, intent, strict=True):
-            ids = retrieved.get(candidate.text, set())
-            others = [other for text, other in retrieved.items() if text != candidate.text]
-            rewards = rewrite_rewards(judgment.score, ids, scores, query_ids, others, accepted_ids)
-            accepted, reason = judgment.accepted, judgment.reason
-            if accepted and rewards.relevance < floor:
-                accepted, reason = False, f"relevance {rewards.relevance:.2f} is under the floor {floor:.2f}"
-            reward = weighted_reward(rewards, self.settings.weights)
-            scored.append((candidate, accepted, reason, rewards, reward, len(ids)))
-        scored.sort(key=lambda item: item[4], reverse=True)
-        return [
-            Rewrite(
-                text=c.text,
-                source=c.source,
-                accepted=accepted,
-                reason=reason,
-                rewards=rewards,
-                reward=reward,
-                rank=rank,
-                retrieved=count,
-            )
-            for rank, (c, accepted, reason, rewards, reward, count) in enumerate(scored, start=1)
-        ]

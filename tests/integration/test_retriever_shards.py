@@ -20,7 +20,8 @@ from services.core.catalog import load_catalog
 from services.core.encoder import Encoder
 from services.core.index_layout import current_version_dir
 from services.core.redis_server import free_port
-from services.pipeline.clients import BackendError, Hit, ShardedRetriever, retriever_client
+from services.pipeline.clients import BackendError, ShardedRetriever, retriever_client
+from services.pipeline.domain import Hit
 from services.retriever.build import build_from_catalog, index_is_current
 from services.retriever.config import RetrieverSettings
 from services.retriever.index import ProductIndex, load_index

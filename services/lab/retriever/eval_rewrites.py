@@ -14,6 +14,7 @@ from services.core.errors import InvalidInput
 from services.core.text import clean, normalize_query
 from services.pipeline.clients import BackendError, JudgeClient, RewriterClient
 from services.pipeline.config import PipelineSettings
+from services.pipeline.domain import PairKind
 
 CONCURRENCY = 4
 
@@ -101,8 +102,6 @@ async def _generate(
 ) -> list[list[str]]:
     from tqdm import tqdm
 
-    from services.gen.synth.v1 import judge_pb2
-
     rewriter = RewriterClient(settings.rewriter_target, settings.rewrite_timeout_s)
     judge_client = JudgeClient(settings.judge_target, settings.judge_timeout_s) if judge else None
     try:
@@ -115,7 +114,7 @@ async def _generate(
                 reply = await rewriter.rewrite(query, n, titles)
                 texts = [c.text for c in reply.candidates]
                 if judge_client is not None and texts:
-                    verdicts = await judge_client.judge(query, texts, judge_pb2.PAIR_KIND_QUERY_REWRITE)
+                    verdicts = await judge_client.judge(query, texts, PairKind.QUERY_REWRITE)
                     texts = [t for t, v in zip(texts, verdicts, strict=True) if v.accepted]
                 progress.update()
                 return texts

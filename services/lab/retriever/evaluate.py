@@ -34,7 +34,8 @@ from services.core.encoder import Encoder
 from services.core.errors import InvalidInput
 from services.core.text import normalize_query
 from services.lab.labels import LabelSet
-from services.pipeline.clients import Hit, merge_hits
+from services.pipeline.clients import merge_hits
+from services.pipeline.domain import Hit
 
 log = logging.getLogger(__name__)
 

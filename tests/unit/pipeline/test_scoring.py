@@ -1,12 +1,11 @@
-"""The pipeline's ranking of rewrites: rewards, weighted reward, rank, relevance floor (no services)."""
+"""The pipeline's ranking of rewrites: rewards, weighted reward, rank, relevance floor (a pure function)."""
 
 from __future__ import annotations
 
-from services.gen.synth.v1 import judge_pb2, rewriter_pb2
-from services.pipeline.clients import Hit
 from services.pipeline.config import PipelineSettings
+from services.pipeline.domain import Hit, Judgment, RewriteCandidate
 from services.pipeline.models import Pair
-from services.pipeline.synthesize import SynthesisPipeline
+from services.pipeline.rewards import rank_rewrites
 
 
 def hit(pid: str) -> Hit:
@@ -21,23 +20,21 @@ def pair(pid: str, score: float) -> Pair:
 
 
 def score(settings: PipelineSettings) -> list[tuple[str, int, bool, str, float]]:
-    """Called from async tests: the pipeline's gRPC channels belong to the running event loop (outside
-    one they would need a default loop, which an earlier asyncio.run() in the session has unset)."""
-    pipeline = SynthesisPipeline(settings)
-    candidates = [rewriter_pb2.Candidate(text=t, source="llm:hf") for t in ("weak", "strong", "off")]
+    candidates = [RewriteCandidate(text=t, source="llm:hf") for t in ("weak", "strong", "off")]
     intent = [
-        judge_pb2.Judgment(score=0.6, accepted=True, reason="keeps intent"),
-        judge_pb2.Judgment(score=0.9, accepted=True, reason="keeps intent"),
-        judge_pb2.Judgment(score=0.1, accepted=False, reason="changes intent"),
+        Judgment(score=0.6, label="partial", accepted=True, reason="keeps intent"),
+        Judgment(score=0.9, label="exact", accepted=True, reason="keeps intent"),
+        Judgment(score=0.1, label="irrelevant", accepted=False, reason="changes intent"),
     ]
-    searched = candidates[:2]
-    hits = [[hit("x1"), hit("x2")], [hit("q1"), hit("n1"), hit("n2")]]
+    hits = {"weak": [hit("x1"), hit("x2")], "strong": [hit("q1"), hit("n1"), hit("n2")]}
     pairs = [pair("q1", 0.9), pair("n1", 0.8), pair("n2", 0.7), pair("x1", 0.1), pair("x2", 0.05)]
-    rewrites = pipeline._score_rewrites(candidates, intent, searched, hits, [hit("q1")], pairs)
+    rewrites = rank_rewrites(
+        candidates, intent, hits, [hit("q1")], pairs, settings.weights, settings.relevance_floor
+    )
     return [(r.text, r.rank, r.accepted, r.reason, r.reward) for r in rewrites]
 
 
-async def test_rewrites_are_ranked_by_reward_and_the_relevance_floor_rejects_with_a_reason() -> None:
+def test_rewrites_are_ranked_by_reward_and_the_relevance_floor_rejects_with_a_reason() -> None:
     ranked = score(PipelineSettings(relevance_floor=0.4))
     assert [(text, rank) for text, rank, *_ in ranked] == [("strong", 1), ("weak", 2), ("off", 3)]
     assert [r[4] for r in ranked] == sorted((r[4] for r in ranked), reverse=True)
@@ -48,7 +45,7 @@ async def test_rewrites_are_ranked_by_reward_and_the_relevance_floor_rejects_wit
     assert by_text["off"] == (False, "changes intent")  # the intent judge's reason is kept
 
 
-async def test_weights_change_the_ranking() -> None:
+def test_weights_change_the_ranking() -> None:
     default = [text for text, *_ in score(PipelineSettings())]
     diversity_only = score(PipelineSettings(reward_weights="diversity=1", relevance_floor=0))
     assert default[0] == "strong"

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from services.pipeline.clients import Hit, RetrieverClient, ShardedRetriever, merge_hits, retriever_client
+from services.pipeline.clients import RetrieverClient, ShardedRetriever, merge_hits, retriever_client
 from services.pipeline.config import PipelineSettings
+from services.pipeline.domain import Hit
 
 
 def hit(pid: str, score: float) -> Hit:
