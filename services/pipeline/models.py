@@ -158,4 +158,7 @@ class SynthesisResult(BaseModel):
     cached: bool = False
     timings_ms: dict[str, float]
     pipeline_version: str
+    judge_version: str = Field(
+        "", description="What the judge served: each engine's version and the acceptance policy."
+    )
     diagnostics: Diagnostics = Field(default_factory=Diagnostics)

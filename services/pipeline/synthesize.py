@@ -101,6 +101,7 @@ class SynthesisPipeline:
         self.retriever = retriever_client(settings.retriever_targets, settings.search_timeout_s)
         self.judge = JudgeClient(settings.judge_target, settings.judge_timeout_s)
         self._version: tuple[float, str] | None = None
+        self.judge_version = ""  # what the judge served when the version was last read (engines, policy)
 
     async def close(self) -> None:
         await asyncio.gather(self.rewriter.close(), self.retriever.close(), self.judge.close())
@@ -131,6 +132,7 @@ class SynthesisPipeline:
         parts = [ALGORITHM_VERSION, scoring] + [f"{i.service}={i.engine}:{i.version}" for i in infos]
         version = f"{__version__}+{hashlib.sha256('|'.join(parts).encode()).hexdigest()[:12]}"
         self._version = (now, version)
+        self.judge_version = infos[2].version
         return version
 
     async def run(self, request: SynthesisRequest) -> SynthesisResult:
@@ -222,5 +224,6 @@ class SynthesisPipeline:
             accepted_count=sum(1 for p in pairs if p.accepted),
             timings_ms=clock.timings_ms,
             pipeline_version=version,
+            judge_version=self.judge_version,
             diagnostics=diagnostics,
         )

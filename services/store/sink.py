@@ -21,39 +21,20 @@ from redis.exceptions import RedisError
 
 from services.core.consumers import backoff_s, ensure_group, sleep_unless_stopped, stream_entries
 from services.core.durable import publish
-from services.store.stream import FIELDS, REWRITES_FIELDS, entry_id, is_pair
+from services.store.stream import PAIR_COLUMNS, REWRITES_COLUMNS, Column, entry_id, is_pair
 
 log = logging.getLogger(__name__)
 
-SCHEMA = pa.schema(
-    [
-        ("pair_id", pa.string()),
-        ("query", pa.string()),
-        ("product_id", pa.string()),
-        ("title", pa.string()),
-        ("score", pa.float32()),
-        ("label", pa.string()),
-        ("rewrite", pa.string()),
-        ("retrieved_by", pa.string()),
-        ("pipeline_version", pa.string()),
-        ("created_at", pa.float64()),
-        ("stream_id", pa.string()),
-    ]
-)
-REWRITES_SCHEMA = pa.schema(
-    [
-        ("record_id", pa.string()),
-        ("query", pa.string()),
-        ("rewrites", pa.string()),  # JSON list of the ranked rewrites with their rewards
-        ("dropped", pa.string()),  # JSON list of dropped candidates with reasons
-        # JSON list of the highest-scoring judge-rejected pairs {product_id, title, score}; files written
-        # before this column existed lack it, and records spooled before it read "" (no negatives).
-        ("rejected", pa.string()),
-        ("pipeline_version", pa.string()),
-        ("created_at", pa.float64()),
-        ("stream_id", pa.string()),
-    ]
-)
+ARROW_TYPES = {"string": pa.string(), "float32": pa.float32(), "float64": pa.float64()}
+
+
+def parquet_schema(columns: tuple[Column, ...]) -> pa.Schema:
+    """A store file's schema: the entry's columns, then the stream id it was read under."""
+    return pa.schema([(c.name, ARROW_TYPES[c.type]) for c in columns] + [("stream_id", pa.string())])
+
+
+SCHEMA = parquet_schema(PAIR_COLUMNS)
+REWRITES_SCHEMA = parquet_schema(REWRITES_COLUMNS)
 
 
 def _stored_ids(directory: Path, prefix: str, column: str) -> set[str]:
@@ -86,11 +67,11 @@ def write_parquet_durably(
 
 
 def _row(stream_id: str, fields: dict[str, str]) -> dict[str, object]:
-    names = FIELDS if is_pair(fields) else REWRITES_FIELDS[1:]
-    row: dict[str, object] = {name: fields.get(name, "") for name in names}
-    if is_pair(fields):
-        row["score"] = float(fields.get("score") or 0.0)
-    row["created_at"] = float(fields.get("created_at") or 0.0)
+    """A stream entry as a Parquet row; fields an older writer did not send read as '' (or 0.0)."""
+    row: dict[str, object] = {}
+    for column in PAIR_COLUMNS if is_pair(fields) else REWRITES_COLUMNS:
+        raw = fields.get(column.name, "")
+        row[column.name] = raw if column.type == "string" else float(raw or 0.0)
     row["stream_id"] = stream_id
     return row
 

@@ -3,8 +3,12 @@
 A Lua script adds the entry's id to a set and appends to the stream only when the id is new, so a
 pair synthesised twice (or by two gateways at once) enters the stream once. Besides one entry per
 accepted pair, each synthesis adds one `rewrites` entry: its ranked candidates with their rewards,
-the raw material of preference data for training rewriters (`synth export preferences`), and the
-highest-scoring pairs the judges rejected (hard negatives for `synth train retriever`).
+the raw material of preference data for training rewriters (`synth export preferences`), the
+highest-scoring pairs the judges rejected, and every pair it judged with each judge's score (the
+teacher scores and hard negatives of `synth train retriever`).
+
+PAIR_COLUMNS and REWRITES_COLUMNS are the one list of each entry's fields: the stream carries them as
+strings, and the sink's Parquet schemas are derived from them.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
@@ -30,29 +35,46 @@ REWRITES = "rewrites"
 # The rejected pairs a rewrites record keeps: the highest-scoring ones, the negatives closest to acceptance.
 MAX_REJECTED = 10
 
-FIELDS = (
-    "pair_id",
-    "query",
-    "product_id",
-    "title",
-    "score",
-    "label",
-    "rewrite",
-    "retrieved_by",
-    "pipeline_version",
-    "created_at",
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str = "string"  # in Parquet: string, float32 or float64 (the stream holds strings)
+    description: str = ""
+
+
+PAIR_COLUMNS = (
+    Column("pair_id", description="hash of the normalised query and the product id"),
+    Column("query"),
+    Column("product_id"),
+    Column("title"),
+    Column("score", "float32", "the judges' combined score"),
+    Column("label", description="exact, partial or irrelevant"),
+    Column("rewrite", description="the first rewrite that retrieved the product, '' if only the query did"),
+    Column("retrieved_by", description="JSON list of the texts whose top-k held the product"),
+    Column("judges", description="JSON object: each judge engine's score (files before it: absent)"),
+    Column("pipeline_version"),
+    Column("created_at", "float64", "unix time"),
 )
-
-
-REWRITES_FIELDS = (
-    "kind",
-    "record_id",
-    "query",
-    "rewrites",
-    "dropped",
-    "rejected",
-    "pipeline_version",
-    "created_at",
+# A rewrites entry also carries kind=rewrites in the stream; the sink files it by that and drops it.
+REWRITES_COLUMNS = (
+    Column("record_id", description="hash of the query, pipeline version and ranking"),
+    Column("query"),
+    Column("rewrites", description="JSON list of the ranked rewrites with their rewards"),
+    Column("dropped", description="JSON list of dropped candidates with reasons"),
+    Column(
+        "rejected",
+        description="JSON list of the highest-scoring judge-rejected pairs {product_id, title, score}; "
+        "files written before this column lack it, records spooled before it read ''",
+    ),
+    Column(
+        "judged",
+        description="JSON list of every pair judged for the query {product_id, title, score, accepted, "
+        "judges, retrieval_score, found_by_query}; absent or '' before it existed",
+    ),
+    Column("judge_version", description="what the judge served: each engine's version and the policy"),
+    Column("pipeline_version"),
+    Column("created_at", "float64", "unix time"),
 )
 
 
@@ -82,6 +104,25 @@ def rejected_json(result: SynthesisResult, limit: int = MAX_REJECTED) -> str:
     )
 
 
+def judged_json(result: SynthesisResult) -> str:
+    """Every pair the synthesis judged, best score first, with each judge's score."""
+    return json.dumps(
+        [
+            {
+                "product_id": p.product_id,
+                "title": p.title,
+                "score": round(p.score, 4),
+                "accepted": p.accepted,
+                "judges": p.judges,
+                "retrieval_score": p.retrieval_score,
+                "found_by_query": p.found_by_query,
+            }
+            for p in result.pairs
+        ],
+        ensure_ascii=False,
+    )
+
+
 def rewrites_entry(result: SynthesisResult, created_at: str) -> dict[str, str]:
     rewrites = json.dumps([r.model_dump() for r in result.rewrites], ensure_ascii=False)
     return {
@@ -91,13 +132,16 @@ def rewrites_entry(result: SynthesisResult, created_at: str) -> dict[str, str]:
         "rewrites": rewrites,
         "dropped": json.dumps([d.model_dump() for d in result.dropped_candidates], ensure_ascii=False),
         "rejected": rejected_json(result),
+        "judged": judged_json(result),
+        "judge_version": result.judge_version,
         "pipeline_version": result.pipeline_version,
         "created_at": created_at,
     }
 
 
 def stream_entries(result: SynthesisResult) -> list[dict[str, str]]:
-    """One flat string record per accepted pair, then the synthesis's rewrites record."""
+    """One flat string record per accepted pair, then the synthesis's rewrites record (its ranking and
+    every judged pair)."""
     now = f"{time.time():.3f}"
     entries = []
     for pair in result.pairs:
@@ -114,6 +158,7 @@ def stream_entries(result: SynthesisResult) -> list[dict[str, str]]:
                 "label": pair.label,
                 "rewrite": rewrite,
                 "retrieved_by": json.dumps(pair.retrieved_by, ensure_ascii=False),
+                "judges": json.dumps(pair.judges, ensure_ascii=False),
                 "pipeline_version": result.pipeline_version,
                 "created_at": now,
             }
