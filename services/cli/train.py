@@ -1,26 +1,51 @@
-"""`synth train retriever`: fine-tune the retriever's encoder on the training store's accepted pairs."""
+"""`synth train retriever`: fine-tune the retriever's encoder on the training store: distil the teacher's
+scores over each query's judged candidates (default), or contrast accepted pairs (mnrl)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from services.cli.judge import scale_arguments
 from services.core.settings import load_settings
+from services.lab.retriever.objectives import LOSSES
 from services.lab.retriever.train import TrainConfig
 
 DEFAULTS = TrainConfig()
 
 
 def _retriever(args: argparse.Namespace) -> int:
+    from services.core.catalog import load_catalog
+    from services.core.encoder import resolve_device
     from services.core.errors import InvalidInput
+    from services.judge.config import JudgeSettings
     from services.lab.labels import LabelSet, load_labels
-    from services.lab.retriever.data import load_training_data
-    from services.lab.retriever.train import train
+    from services.lab.retriever.data import add_lists, load_training_data
+    from services.lab.retriever.distributed import join
+    from services.lab.retriever.train import Inputs, train
     from services.retriever.config import RetrieverSettings
     from services.store.config import StoreSettings
 
+    config = TrainConfig(
+        loss=args.loss,
+        teacher=args.teacher,
+        seed=args.seed,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        list_size=args.list_size,
+        student_temperature=args.student_temperature,
+        teacher_temperature=args.teacher_temperature,
+        learning_rate=args.lr,
+        max_length=args.max_length,
+        max_pairs=args.max_pairs,
+        hard_negatives=args.hard_negatives,
+        refresh_every=args.refresh_every,
+        refresh_depth=args.refresh_depth,
+        checkpoint_every=args.checkpoint_every,
+    )
+    config.check()
     if args.catalog and not args.catalog.is_file():
         raise InvalidInput(f"catalog {args.catalog} does not exist")
     labels: LabelSet | None = None
@@ -34,23 +59,29 @@ def _retriever(args: argparse.Namespace) -> int:
             on_error=args.on_error,
         )
     store = args.store or load_settings(StoreSettings).store_dir
+    retriever = load_settings(RetrieverSettings)
     data = load_training_data(store, args.catalog, labels, args.hard_negatives)
-    print(data.report(), file=sys.stderr)
-    config = TrainConfig(
-        seed=args.seed,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        learning_rate=args.lr,
-        max_length=args.max_length,
-        max_pairs=args.max_pairs,
-        hard_negatives=args.hard_negatives,
-        checkpoint_every=args.checkpoint_every,
-    )
+    world = join(resolve_device(retriever.device))
+    teacher = None
     try:
+        if config.distills:
+            judge = load_settings(JudgeSettings)
+            if args.teacher_model is not None:
+                judge = judge.model_copy(update={"cross_encoder_model": args.teacher_model})
+            teacher = teacher_for(config.teacher, judge, retriever.models_dir, args.catalog)
+            # The main process scores what the store lacks; the others then find every score cached.
+            if not world.main:
+                world.barrier()
+            add_lists(data, teacher, progress=not args.quiet and world.main)
+            if world.main:
+                world.barrier()
+        if world.main:
+            print(data.report(), file=sys.stderr)
+        products = load_catalog(args.catalog) if args.catalog and config.refresh_every else None
         result = train(
-            data,
+            Inputs(data, teacher, products, world),
             config,
-            load_settings(RetrieverSettings).models_dir,
+            retriever.models_dir,
             out=args.out,
             base=args.base,
             threads=args.threads,
@@ -64,6 +95,12 @@ def _retriever(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         raise
+    finally:
+        if teacher is not None:
+            teacher.close()
+        world.close()
+    if not world.main:
+        return 0
     if not result.finished:
         print(
             f"stopped after step {result.done} of {result.steps} (--max-steps); the same command "
@@ -79,6 +116,21 @@ def _retriever(args: argparse.Namespace) -> int:
     )
     print(result.path)  # last on stdout, for scripts
     return 0
+
+
+def teacher_for(engine: str, settings: Any, models_dir: Path, catalog: Path | None) -> Any:
+    """The teacher engine, loaded, its score cache under the models directory; refused when it was
+    trained on another catalog than --catalog."""
+    import hashlib
+
+    from services.lab.retriever.teacher import Teacher
+
+    teacher = Teacher(engine, settings, models_dir / "retriever" / ".teacher-scores.sqlite")
+    if catalog is not None:
+        teacher.check_catalog(
+            {"file": catalog.name, "sha256": hashlib.sha256(catalog.read_bytes()).hexdigest()}
+        )
+    return teacher
 
 
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -97,6 +149,41 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "category); also joins --labels product ids",
     )
     retriever.add_argument("--labels", type=Path, help="human labels (CSV, TSV, JSONL) to add as positives")
+    retriever.add_argument(
+        "--loss",
+        choices=LOSSES,
+        default=DEFAULTS.loss,
+        help="listwise: KL between the teacher's and the student's softmax over each query's judged "
+        "candidates; margin_mse: the teacher's score margins; mnrl: contrast accepted pairs (in-batch "
+        "and judge-rejected negatives)",
+    )
+    retriever.add_argument(
+        "--teacher",
+        default=DEFAULTS.teacher,
+        help="judge engine whose scores are distilled (cross_encoder: the business judge of synth judge "
+        "train; embedding, lexical, llm)",
+    )
+    retriever.add_argument(
+        "--teacher-model", type=Path, help="the cross-encoder model directory (default: its CURRENT)"
+    )
+    retriever.add_argument(
+        "--list-size",
+        type=int,
+        default=DEFAULTS.list_size,
+        help="candidates per query and step: the teacher's best and others sampled",
+    )
+    retriever.add_argument("--student-temperature", type=float, default=DEFAULTS.student_temperature)
+    retriever.add_argument(
+        "--teacher-temperature", type=float, default=DEFAULTS.teacher_temperature, help="on log-odds"
+    )
+    retriever.add_argument(
+        "--refresh-every",
+        type=int,
+        default=DEFAULTS.refresh_every,
+        help="every N steps retrieve each query's top --refresh-depth with the current weights and add "
+        "what is new, scored by the teacher (0: never; needs --catalog)",
+    )
+    retriever.add_argument("--refresh-depth", type=int, default=DEFAULTS.refresh_depth)
     scale_arguments(retriever, on_error="skip")
     retriever.add_argument(
         "--hard-negatives",

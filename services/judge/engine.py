@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from enum import Enum
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from services.core.engine import Engine
 from services.core.errors import ConfigError
@@ -36,6 +36,10 @@ class JudgeEngine(Engine[JudgeSettings]):
 
     def close(self) -> None:
         """Release clients or devices (called once, after the server has drained)."""
+
+    def provenance(self) -> dict[str, Any]:
+        """What a trained engine was trained on (its manifest's data), {} for the others."""
+        return {}
 
 
 ENGINES: Registry[JudgeEngine] = Registry(

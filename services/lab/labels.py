@@ -115,6 +115,7 @@ class LabelSet:
     rows: int
     problems: dict[str, list[int]] = field(default_factory=dict)
     sha256: str = ""
+    catalog: dict[str, str] | None = None  # {file, sha256} of the catalog product ids were joined to
 
     @property
     def skipped(self) -> int:
@@ -129,7 +130,7 @@ class LabelSet:
             "relevant_at": self.scale.relevant_at,
             "pairs": len(self.pairs),
             "skipped_rows": self.skipped,
-        }
+        } | ({"catalog": self.catalog} if self.catalog else {})
 
     def report(self) -> str:
         head = (
@@ -247,10 +248,12 @@ def load_labels(
         raise InvalidInput(f"{path}: no {'; no '.join(missing)}")
     assert query_col and label_col
     products: dict[str, Product] = {}
+    joined: dict[str, str] | None = None
     if id_col:
         if catalog is None:
             raise InvalidInput(f"{path} names products by {id_col!r}: pass --catalog FILE to join them")
         products = {p.id: p for p in load_catalog(catalog)}
+        joined = {"file": catalog.name, "sha256": hashlib.sha256(catalog.read_bytes()).hexdigest()}
     spec = (
         scale
         if scale != "auto"
@@ -286,7 +289,7 @@ def load_labels(
         elif pair is not None:
             pairs.append(pair)
     ordered = {kind: problems[kind] for kind in PROBLEMS if kind in problems}
-    result = LabelSet(path, resolved, pairs, len(records), ordered, hashlib.sha256(raw).hexdigest())
+    result = LabelSet(path, resolved, pairs, len(records), ordered, hashlib.sha256(raw).hexdigest(), joined)
     if ordered and on_error == "fail":
         raise InvalidInput(
             f"{path}: {result.skipped} bad rows (pass --on-error skip to drop them):\n  "

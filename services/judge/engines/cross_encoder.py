@@ -104,6 +104,9 @@ class CrossEncoderJudge(JudgeEngine):
     def version(self) -> str:
         return f"cross_encoder:{self.loaded.version if self.loaded else 'unloaded'}"
 
+    def provenance(self) -> dict[str, Any]:
+        return dict(self.loaded.manifest.get("data", {})) if self.loaded else {}
+
     def score(self, pairs: list[Pair]) -> list[float]:
         assert self.loaded is not None, "load() first"
         logits = predict_logits(

@@ -17,13 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-
 from services.core.catalog import load_catalog
 from services.core.errors import InvalidInput
 from services.core.text import clean, normalize_query
 from services.lab.labels import LabelSet
+from services.lab.retriever.lists import Candidate, CandidateList, list_counts, read_lists, score_lists
+from services.lab.retriever.store_files import read_rows
+from services.lab.retriever.teacher import Teacher
 
 PAIR_COLUMNS = ("query", "product_id", "title")
 
@@ -34,6 +34,7 @@ class Example:
     positive: str
     negative: str = ""  # "" when the query has no hard negative
     source: str = "store"  # store or labels
+    product_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +54,9 @@ class TrainingData:
     skipped: Counter[str] = field(default_factory=Counter)
     negatives: Counter[str] = field(default_factory=Counter)
     labels: LabelSet | None = None
+    lists: list[CandidateList] = field(default_factory=list)  # judged candidates (distillation)
+    list_sources: Counter[str] = field(default_factory=Counter)
+    texts: dict[str, str] = field(default_factory=dict, repr=False)  # catalog text by product id
 
     @property
     def sha256(self) -> str:
@@ -74,7 +78,11 @@ class TrainingData:
             "hard_negatives": sum(bool(e.negative) for e in self.examples),
             "skipped": dict(sorted(self.skipped.items())),
             "negatives": dict(sorted(self.negatives.items())),
-        }
+        } | (
+            {"lists": list_counts(self.lists), "list_sources": dict(sorted(self.list_sources.items()))}
+            if self.lists
+            else {}
+        )
 
     def report(self) -> str:
         c = self.counts()
@@ -85,26 +93,16 @@ class TrainingData:
         ]
         lines += [f"skipped {n}: {reason}" for reason, n in sorted(self.skipped.items())]
         lines += [f"hard negatives: {n} {what}" for what, n in sorted(self.negatives.items())]
+        if self.lists:
+            counts = list_counts(self.lists)
+            lines.append(
+                f"candidate lists: {counts['queries']} queries, {counts['candidates']} candidates "
+                f"({counts['mean_per_query']} a query, {counts['accepted']} accepted by the synthesis)"
+            )
+            lines += [f"candidate lists: {n} {what}" for what, n in sorted(self.list_sources.items())]
         if self.labels is not None:
             lines.append(self.labels.report())
         return "\n  ".join(lines)
-
-
-def _read(path: Path, wanted: tuple[str, ...], required: tuple[str, ...]) -> list[dict[str, Any]]:
-    """Rows of the wanted columns a file has; a corrupt file or a missing required column is an error."""
-    try:
-        names = pq.read_schema(path).names
-        missing = [c for c in required if c not in names]
-        if missing:
-            raise InvalidInput(f"{path}: no {', '.join(missing)} column; is it a training-store file?")
-        rows: list[dict[str, Any]] = pq.read_table(
-            path, columns=[c for c in wanted if c in names]
-        ).to_pylist()
-        return rows
-    except (pa.ArrowException, OSError) as error:
-        raise InvalidInput(
-            f"{path}: not a readable Parquet file ({error}); move it out of the store"
-        ) from None
 
 
 def catalog_texts(catalog: Path | None) -> dict[str, str]:
@@ -118,7 +116,7 @@ def read_negatives(
     by_query: dict[str, dict[str, Negative]] = {}
     files = sorted(store.glob("rewrites-*.parquet"))
     for path in files:
-        for row in _read(path, ("query", "rejected"), ("query",)):
+        for row in read_rows(path, ("query", "rejected"), ("query",)):
             if "rejected" not in row:
                 counts["records written before the rejected column"] += 1
                 continue
@@ -141,8 +139,15 @@ def read_negatives(
 
 
 def load_training_data(
-    store: Path, catalog: Path | None = None, labels: LabelSet | None = None, hard_negatives: bool = True
+    store: Path,
+    catalog: Path | None = None,
+    labels: LabelSet | None = None,
+    hard_negatives: bool = True,
+    teacher: Teacher | None = None,
+    progress: bool = False,
 ) -> TrainingData:
+    """The store's examples (accepted pairs, human labels, hard negatives) and, with a teacher, every
+    query's judged candidates scored by it (add_lists)."""
     if not store.is_dir():
         raise InvalidInput(f"no training store at {store}")
     files = sorted(store.glob("pairs-*.parquet"))
@@ -162,7 +167,7 @@ def load_training_data(
         kept[(nq, key)] = (anchors.setdefault(nq, query), text, source, product_id)
 
     for path in files:
-        for row in _read(path, PAIR_COLUMNS, PAIR_COLUMNS):
+        for row in read_rows(path, PAIR_COLUMNS, PAIR_COLUMNS):
             data.pairs_read += 1
             query, product_id = clean(row["query"] or ""), clean(row["product_id"] or "")
             text = texts.get(product_id) or clean(row["title"] or "")
@@ -196,12 +201,35 @@ def load_training_data(
         per_query[nq] = sorted(usable, key=lambda n: (-n.score, n.product_id))
 
     used: Counter[str] = Counter()
-    for (nq, _), (anchor, text, source, _) in sorted(kept.items()):
+    for (nq, _), (anchor, text, source, product_id) in sorted(kept.items()):
         options = per_query.get(nq, [])
         negative = options[used[nq] % len(options)].text if options else ""
         used[nq] += 1
-        data.examples.append(Example(anchor, text, negative, source))
+        data.examples.append(Example(anchor, text, negative, source, product_id))
     data.negatives["products available"] = sum(len(v) for v in per_query.values())
     if not data.examples:
         raise InvalidInput(f"{store}: no usable pairs\n  " + data.report())
+    data.texts = texts
+    if teacher is not None:
+        add_lists(data, teacher, progress)
     return data
+
+
+def add_lists(data: TrainingData, teacher: Teacher, progress: bool = False) -> None:
+    """Per query: its judged candidates, its accepted pairs and (with labels) its labelled products,
+    each scored by the teacher; a labelled product also carries its human grade."""
+    labels = data.labels
+    lists = read_lists(data.store, data.texts, teacher.name, teacher.version, data.list_sources)
+    for example in data.examples:
+        if example.source == "store":
+            entry = lists.setdefault(normalize_query(example.query), CandidateList(example.query))
+            entry.add(Candidate(example.product_id, example.positive, accepted=True))
+    if labels is not None:
+        for pair in labels.pairs:
+            nq = normalize_query(pair.query)
+            entry = lists.setdefault(nq, CandidateList(pair.query))
+            entry.add(Candidate(pair.product, pair.text, accepted=pair.relevant))
+            entry.candidates[pair.product].label = pair.grade
+    found = sorted(lists.values(), key=lambda lst: normalize_query(lst.query))
+    data.list_sources["candidates scored by the teacher now"] = score_lists(found, teacher, progress)
+    data.lists = found

@@ -190,7 +190,7 @@ def test_a_short_fine_tune_resumes_and_the_encoder_serves_it(
     assert len(data.examples) == 32 and all(e.negative for e in data.examples)
     # 2 epochs of 2 steps; a checkpoint only where --max-steps stops (each is ~270 MB to write).
     config = TrainConfig(
-        seed=3, batch_size=16, epochs=2, max_length=16, learning_rate=1e-4, checkpoint_every=50
+        loss="mnrl", seed=3, batch_size=16, epochs=2, max_length=16, learning_rate=1e-4, checkpoint_every=50
     )
     out = tmp_path / "model"
 
@@ -208,6 +208,8 @@ def test_a_short_fine_tune_resumes_and_the_encoder_serves_it(
     args = [
         "train",
         "retriever",
+        "--loss",
+        "mnrl",
         "--store",
         str(store),
         "--out",

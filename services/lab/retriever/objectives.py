@@ -1,0 +1,139 @@
+"""What one training step sees: its texts (columns) and, for distillation, the teacher's labels.
+
+- `mnrl`: sentence-transformers' MultipleNegativesRankingLoss over (query, positive[, hard negative])
+  examples: every other product of the batch is a negative. Today's recipe, kept for comparison.
+- `margin_mse`: MarginMSELoss (GPL): per query the teacher's best candidate and `list_size - 1` others;
+  the student's cosine margins are regressed on the teacher's log-odds margins scaled by the ratio of
+  the two temperatures (a cosine margin of 0.05 stands for a log-odds margin of 1 at the defaults).
+- `listwise`: DistillKLDivLoss: the same lists, the student's softmax over its cosine scores (student
+  temperature) matched to the teacher's softmax over its log-odds (teacher temperature).
+
+Every step is fixed by the seed and the step number (which queries, which candidates), so a resumed run
+sees the same steps; `ensure` sizes (not content) decide the number of steps, so refreshing the
+candidate lists mid-run changes what later steps sample but not how many there are.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from services.lab.retriever.data import Example
+from services.lab.retriever.lists import CandidateList
+from services.lab.retriever.teacher import logit
+
+LOSSES = ("mnrl", "margin_mse", "listwise")
+
+
+@dataclass(frozen=True)
+class Step:
+    columns: list[list[str]]  # query texts first, then one column per candidate slot
+    labels: np.ndarray | None  # (batch, slots) teacher log-odds, None for mnrl
+
+
+class Objective(ABC):
+    name: str
+
+    @property
+    @abstractmethod
+    def steps(self) -> int: ...
+
+    @abstractmethod
+    def step(self, index: int) -> Step: ...
+
+    @abstractmethod
+    def loss(self, model: Any, config: Any) -> Any:
+        """The sentence-transformers loss module for this objective."""
+
+
+class Contrastive(Objective):
+    """MultipleNegativesRankingLoss on precomputed no-duplicate batches."""
+
+    name = "mnrl"
+
+    def __init__(self, examples: list[Example], batches: list[list[int]]) -> None:
+        self.examples = examples
+        self.batches = batches
+
+    @property
+    def steps(self) -> int:
+        return len(self.batches)
+
+    def step(self, index: int) -> Step:
+        chunk = [self.examples[i] for i in self.batches[index]]
+        columns = [[e.query for e in chunk], [e.positive for e in chunk]]
+        if chunk[0].negative:
+            columns.append([e.negative for e in chunk])
+        return Step(columns, None)
+
+    def loss(self, model: Any, config: Any) -> Any:
+        from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+
+        return MultipleNegativesRankingLoss(model, gather_across_devices=config.distributed)
+
+
+class Distillation(Objective):
+    """margin_mse or listwise over the teacher-scored candidate lists."""
+
+    def __init__(
+        self,
+        name: str,
+        lists: list[CandidateList],
+        list_size: int,
+        batch_size: int,
+        epochs: int,
+        seed: int,
+        label_scale: float = 1.0,
+    ) -> None:
+        self.name = name
+        self.label_scale = label_scale  # margin_mse: student temperature / teacher temperature
+        self.lists = lists
+        self.list_size = list_size
+        self.seed = seed
+        self.ranked = [lst.ranked() for lst in lists]
+        usable = [i for i, ranked in enumerate(self.ranked) if len(ranked) >= list_size]
+        self.order: list[list[int]] = []
+        for epoch in range(epochs):
+            shuffled = np.random.default_rng([seed, epoch]).permutation(usable)
+            self.order += [
+                [int(i) for i in shuffled[s : s + batch_size]] for s in range(0, len(shuffled), batch_size)
+            ]
+
+    @property
+    def usable(self) -> int:
+        return sum(len(ranked) >= self.list_size for ranked in self.ranked)
+
+    @property
+    def steps(self) -> int:
+        return len(self.order)
+
+    def refreshed(self) -> None:
+        """Re-rank the lists after candidates were added (refresh)."""
+        self.ranked = [lst.ranked() for lst in self.lists]
+
+    def step(self, index: int) -> Step:
+        rng = np.random.default_rng([self.seed, 1_000_003, index])
+        queries, picks = [], []
+        for i in self.order[index]:
+            ranked = self.ranked[i]
+            others = rng.choice(np.arange(1, len(ranked)), size=self.list_size - 1, replace=False)
+            picks.append([ranked[0], *(ranked[int(j)] for j in sorted(others))])
+            queries.append(self.lists[i].query)
+        columns = [queries] + [[chosen[slot].text for chosen in picks] for slot in range(self.list_size)]
+        scores = np.array([[c.score or 0.0 for c in chosen] for chosen in picks], dtype=np.float32)
+        labels = logit(scores)
+        return Step(columns, labels * self.label_scale if self.name == "margin_mse" else labels)
+
+    def loss(self, model: Any, config: Any) -> Any:
+        from sentence_transformers.sentence_transformer.losses import DistillKLDivLoss, MarginMSELoss
+
+        if self.name == "margin_mse":
+            return MarginMSELoss(model)
+        return DistillKLDivLoss(
+            model,
+            student_temperature=config.student_temperature,
+            teacher_temperature=config.teacher_temperature,
+        )

@@ -1,0 +1,188 @@
+"""Distilling a teacher's scores: candidate lists from the store's judged pairs, the teacher's cache, the
+listwise and margin objectives, refreshed negatives and the errors a user can meet."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from services.cli.main import main as synth_main
+from services.core.errors import InvalidInput
+from services.judge.config import JudgeSettings
+from services.lab.retriever.data import load_training_data
+from services.lab.retriever.lists import read_lists
+from services.lab.retriever.objectives import Distillation
+from services.lab.retriever.teacher import Teacher, logit
+from services.lab.retriever.train import MANIFEST, Inputs, TrainConfig, train
+from services.store.sink import REWRITES_SCHEMA, SCHEMA, write_parquet_durably
+
+COLOURS = ["red", "blue", "green", "black", "white", "yellow", "orange", "purple"]
+THINGS = ["drill", "hose", "lamp", "rug"]
+
+
+def title(colour: str, thing: str) -> str:
+    return f"{colour.title()} {thing.title()} Deluxe"
+
+
+def judged(query: str, colour: str, judge_version: str) -> list[dict[str, object]]:
+    """Every product of the query's colour judged: the query's own thing accepted, the others not."""
+    return [
+        {
+            "product_id": f"{colour}-{thing}",
+            "title": title(colour, thing),
+            "score": 0.9 if thing in query else 0.3,
+            "accepted": thing in query,
+            "judges": {"lexical": 1.0 if thing in query else 0.5, "embedding": 0.7},
+            "retrieval_score": 0.5,
+            "found_by_query": True,
+        }
+        for thing in THINGS
+    ]
+
+
+def store(path: Path, judge_version: str = "lexical:1|embedding:x|all", with_judged: bool = True) -> Path:
+    queries = [(c, t) for c in COLOURS for t in THINGS]
+    pairs = [
+        {
+            "pair_id": f"p{n}",
+            "query": f"{c} {t}",
+            "product_id": f"{c}-{t}",
+            "title": title(c, t),
+            "score": 0.9,
+            "label": "exact",
+            "rewrite": "",
+            "retrieved_by": "[]",
+            "judges": "{}",
+            "pipeline_version": "v1",
+            "created_at": float(n),
+            "stream_id": f"{n}-0",
+        }  # fmt: skip
+        for n, (c, t) in enumerate(queries)
+    ]
+    write_parquet_durably(path, pairs, "pairs", SCHEMA)
+    records = [
+        {
+            "record_id": f"rewrites:{n}",
+            "query": f"{c} {t}",
+            "rewrites": "[]",
+            "dropped": "[]",
+            "rejected": "[]",
+            "judged": json.dumps(judged(f"{c} {t}", c, judge_version)) if with_judged else "",
+            "judge_version": judge_version,
+            "pipeline_version": "v1",
+            "created_at": float(n),
+            "stream_id": f"{n}-1",
+        }  # fmt: skip
+        for n, (c, t) in enumerate(queries)
+    ]
+    write_parquet_durably(path, records, "rewrites", REWRITES_SCHEMA)
+    return path
+
+
+@pytest.fixture
+def teacher(tmp_path: Path) -> Teacher:
+    return Teacher("lexical", JudgeSettings(), tmp_path / "scores.sqlite")
+
+
+def test_lists_use_the_stored_score_of_the_same_teacher_version_and_score_the_rest(
+    tmp_path: Path, teacher: Teacher
+) -> None:
+    counts: Counter[str] = Counter()
+    same = read_lists(store(tmp_path / "a"), {}, "lexical", teacher.version, counts)
+    assert len(same) == 32 and counts["records with the teacher's scores"] == 32
+    red_drill = same["red drill"].candidates
+    assert set(red_drill) == {f"red-{t}" for t in THINGS}
+    assert red_drill["red-drill"].score == 1.0 and red_drill["red-drill"].accepted
+    assert red_drill["red-hose"].score == 0.5 and not red_drill["red-hose"].accepted
+
+    counts.clear()
+    other = read_lists(store(tmp_path / "b", "lexical:0|all"), {}, "lexical", teacher.version, counts)
+    assert counts["records of another judge"] == 32  # another version of the engine judged these
+    assert all(c.score is None for lst in other.values() for c in lst.candidates.values())
+    data = load_training_data(tmp_path / "b", teacher=teacher)
+    assert teacher.scored == 32 * 4 and data.list_sources["candidates scored by the teacher now"] == 128
+    scores = {c.product_id: c.score for c in next(x for x in data.lists if x.query == "red drill").ranked()}
+    assert scores["red-drill"] == 1.0 and scores["red-hose"] == 0.5  # lexical: 2 of 2 terms, 1 of 2
+
+    again = Teacher("lexical", JudgeSettings(), tmp_path / "scores.sqlite")
+    load_training_data(tmp_path / "b", teacher=again)
+    assert again.scored == 0  # every score came from the cache
+
+
+def test_records_before_the_judged_column_give_their_accepted_pairs(tmp_path: Path, teacher: Teacher) -> None:
+    data = load_training_data(store(tmp_path / "s", with_judged=False), teacher=teacher)
+    assert data.list_sources["records before the judged column (rejected pairs only)"] == 32
+    assert all(len(lst.candidates) == 1 for lst in data.lists)  # only the accepted pair
+    with pytest.raises(InvalidInput, match="no query has 4 judged candidates"):
+        train(Inputs(data, teacher), TrainConfig(list_size=4), tmp_path / "models", progress=False)
+
+
+def test_a_step_is_the_teachers_best_then_sampled_others_with_their_log_odds(
+    tmp_path: Path, teacher: Teacher
+) -> None:
+    data = load_training_data(store(tmp_path / "s"), teacher=teacher)
+    plan = Distillation("listwise", data.lists, 3, 8, 2, seed=5)
+    assert plan.steps == 8  # 32 queries, 8 a step, 2 epochs
+    step = plan.step(3)
+    assert len(step.columns) == 4 and all(len(column) == 8 for column in step.columns)
+    for query, best in zip(step.columns[0], step.columns[1], strict=True):
+        assert best == title(*query.split())  # the teacher's best candidate comes first
+    assert step.labels is not None and step.labels.shape == (8, 3)
+    assert np.allclose(step.labels[:, 0], logit(np.array([1.0]))[0])
+    assert plan.step(3).columns == step.columns  # fixed by seed and step: a resumed run sees the same
+    assert Distillation("listwise", data.lists, 3, 8, 2, seed=6).step(3).columns != step.columns
+
+
+@pytest.mark.slow
+def test_listwise_training_refreshes_negatives_and_records_the_teacher(
+    tmp_path: Path, teacher: Teacher
+) -> None:
+    from services.core.catalog import load_catalog
+    from services.core.encoder import Encoder
+
+    catalog = tmp_path / "catalog.csv"
+    rows = [f"{c}-{t},{title(c, t)}" for c in COLOURS for t in THINGS] + [
+        f"x{n},Garden Gnome {n}" for n in range(8)
+    ]
+    catalog.write_text("id,title\n" + "\n".join(rows) + "\n")
+    data = load_training_data(store(tmp_path / "s"), catalog, teacher=teacher)
+    config = TrainConfig(
+        loss="listwise", batch_size=8, list_size=3, epochs=2, max_length=16, learning_rate=1e-4,
+        refresh_every=4, refresh_depth=6, teacher="lexical",
+    )  # fmt: skip
+    out = tmp_path / "model"
+    result = train(Inputs(data, teacher, load_catalog(catalog)), config, tmp_path / "models", out=out,
+                   threads=1, progress=False)  # fmt: skip
+    manifest = json.loads((out / MANIFEST).read_text())
+    assert manifest["objective"]["loss"] == "listwise"
+    assert manifest["objective"]["teacher"]["version"] == "lexical:1"
+    (refreshed,) = manifest["objective"]["refreshes"]
+    assert refreshed["step"] == 4 and refreshed["added"] > 0  # depth 6 > the 4 judged per query
+    assert max(len(lst.candidates) for lst in data.lists) > 4
+    assert result.steps == 8 and np.isfinite(manifest["loss"]["final"])
+    texts = ["red drill", title("red", "drill")]
+    assert not np.allclose(Encoder(path=out, backend="torch", device="cpu").encode(texts),
+                           Encoder(backend="torch", device="cpu").encode(texts), atol=1e-3)  # fmt: skip
+
+
+def test_the_cli_refuses_a_missing_teacher_and_bad_settings(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = store(tmp_path / "s")
+    monkeypatch.setenv("TAILSYNTH_STATE_DIR", str(tmp_path / "state"))
+    assert synth_main(["train", "retriever", "--store", str(path), "--quiet"]) == 2
+    assert "no trained cross-encoder" in capsys.readouterr().err  # the default teacher, never trained
+    assert synth_main(["train", "retriever", "--store", str(path), "--teacher", "rewriter", "--quiet"]) == 2
+    assert "unknown judge engine 'rewriter'" in capsys.readouterr().err
+    args = ["train", "retriever", "--store", str(path), "--teacher", "lexical", "--refresh-every", "5"]
+    assert synth_main([*args, "--quiet"]) == 2
+    assert "--refresh-every needs the teacher and --catalog" in capsys.readouterr().err
+    assert (
+        synth_main(["train", "retriever", "--store", str(path), "--loss", "mnrl", "--refresh-every", "5"])
+        == 2
+    )
+    assert "--refresh-every needs a distillation loss" in capsys.readouterr().err
