@@ -132,8 +132,28 @@ class Distillation(Objective):
 
         if self.name == "margin_mse":
             return MarginMSELoss(model)
-        return DistillKLDivLoss(
-            model,
-            student_temperature=config.student_temperature,
-            teacher_temperature=config.teacher_temperature,
+        return _plain_kl(
+            DistillKLDivLoss(
+                model,
+                student_temperature=config.student_temperature,
+                teacher_temperature=config.teacher_temperature,
+            ),
+            config.student_temperature,
         )
+
+
+def _plain_kl(loss: Any, student_temperature: float) -> Any:
+    """The KL divergence itself: DistillKLDivLoss multiplies it by the student temperature squared
+    (Hinton's scaling for temperatures >= 1), which at 0.05 would shrink every gradient 400-fold."""
+    import torch
+
+    class PlainKL(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.loss = loss
+            self.model = loss.model
+
+        def forward(self, features: Any, labels: Any) -> Any:
+            return self.loss(features, labels) / student_temperature**2
+
+    return PlainKL()
