@@ -44,13 +44,13 @@ class World:
             return module
         from torch.nn.parallel import DistributedDataParallel
 
-        # The transformer's pooler runs but the sentence embedding (mean pooling) does not use it.
-        unused = {"find_unused_parameters": True}
+        # find_unused_parameters: the transformer's pooler runs, but mean pooling does not use it.
         if device.startswith("cuda"):
             import torch
 
-            return DistributedDataParallel(module, device_ids=[torch.cuda.current_device()], **unused)
-        return DistributedDataParallel(module, **unused)
+            ids = [torch.cuda.current_device()]
+            return DistributedDataParallel(module, device_ids=ids, find_unused_parameters=True)
+        return DistributedDataParallel(module, find_unused_parameters=True)
 
     def close(self) -> None:
         if self.distributed:
