@@ -58,9 +58,9 @@ def _retriever(args: argparse.Namespace) -> int:
             esci_substitutes=args.esci_substitutes,
             on_error=args.on_error,
         )
-    store = args.store or load_settings(StoreSettings).store_dir
+    stores = args.store or [load_settings(StoreSettings).store_dir]
     retriever = load_settings(RetrieverSettings)
-    data = load_training_data(store, args.catalog, labels, args.hard_negatives)
+    data = load_training_data(stores, args.catalog, labels, args.hard_negatives)
     world = join(resolve_device(retriever.device))
     teacher = None
     try:
@@ -141,7 +141,13 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "retriever",
         help="fine-tune the retriever's encoder (MiniLM) on the store's accepted pairs (versioned model)",
     )
-    retriever.add_argument("--store", type=Path, help="the Parquet store (default: TAILSYNTH_STORE_DIR)")
+    retriever.add_argument(
+        "--store",
+        type=Path,
+        action="append",
+        help="a Parquet store; repeat for several (default: TAILSYNTH_STORE_DIR); with --labels it may "
+        "be empty or absent",
+    )
     retriever.add_argument(
         "--catalog",
         type=Path,

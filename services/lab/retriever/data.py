@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,7 +47,7 @@ class Negative:
 
 @dataclass
 class TrainingData:
-    store: Path
+    stores: list[Path]
     examples: list[Example]
     pairs_files: int = 0
     rewrites_files: int = 0
@@ -87,7 +88,8 @@ class TrainingData:
     def report(self) -> str:
         c = self.counts()
         lines = [
-            f"{self.store}: {c['pairs_read']} accepted pairs in {c['pairs_files']} files -> "
+            f"{', '.join(map(str, self.stores)) or 'no store'}: {c['pairs_read']} accepted pairs in "
+            f"{c['pairs_files']} files -> "
             f"{c['examples']} examples over {c['queries']} queries ({c['from_labels']} from labels, "
             f"{c['hard_negatives']} with a hard negative)"
         ]
@@ -110,11 +112,11 @@ def catalog_texts(catalog: Path | None) -> dict[str, str]:
 
 
 def read_negatives(
-    store: Path, texts: dict[str, str], counts: Counter[str]
+    stores: Sequence[Path], texts: dict[str, str], counts: Counter[str]
 ) -> tuple[dict[str, dict[str, Negative]], int]:
     """Judge-rejected products per normalised query (best score per product), and files read."""
     by_query: dict[str, dict[str, Negative]] = {}
-    files = sorted(store.glob("rewrites-*.parquet"))
+    files = [path for store in stores for path in sorted(store.glob("rewrites-*.parquet"))]
     for path in files:
         for row in read_rows(path, ("query", "rejected"), ("query",)):
             if "rejected" not in row:
@@ -139,22 +141,32 @@ def read_negatives(
 
 
 def load_training_data(
-    store: Path,
+    stores: Path | Sequence[Path],
     catalog: Path | None = None,
     labels: LabelSet | None = None,
     hard_negatives: bool = True,
     teacher: Teacher | None = None,
     progress: bool = False,
 ) -> TrainingData:
-    """The store's examples (accepted pairs, human labels, hard negatives) and, with a teacher, every
-    query's judged candidates scored by it (add_lists)."""
-    if not store.is_dir():
-        raise InvalidInput(f"no training store at {store}")
-    files = sorted(store.glob("pairs-*.parquet"))
-    if not files:
-        raise InvalidInput(f"{store} holds no pairs-*.parquet files (the sink writes accepted pairs there)")
+    """The stores' examples (accepted pairs, human labels, hard negatives) and, with a teacher, every
+    query's judged candidates scored by it (add_lists). With labels, a store may be empty or absent:
+    the labels alone are trained on."""
+    stores = [stores] if isinstance(stores, Path) else list(stores)
+    files = []
+    for store in stores:
+        if not store.is_dir():
+            if labels is not None:
+                continue
+            raise InvalidInput(f"no training store at {store}")
+        in_store = sorted(store.glob("pairs-*.parquet"))
+        if not in_store and labels is None:
+            raise InvalidInput(
+                f"{store} holds no pairs-*.parquet files (the sink writes accepted pairs there)"
+            )
+        files += in_store
+    stores = [store for store in stores if store.is_dir()]
     texts = catalog_texts(catalog)
-    data = TrainingData(store, [], pairs_files=len(files), labels=labels)
+    data = TrainingData(stores, [], pairs_files=len(files), labels=labels)
     # (normalised query, product key) -> (anchor, positive text, source, product id)
     kept: dict[tuple[str, str], tuple[str, str, str, str]] = {}
     anchors: dict[str, str] = {}  # one spelling per query, so a batch can tell repeats apart
@@ -179,8 +191,8 @@ def load_training_data(
                 data.skipped["empty title"] += 1
             else:
                 keep(query, product_id, text, "store", product_id)
-    if data.pairs_read == 0:
-        raise InvalidInput(f"{store}: the pairs files hold no accepted pairs")
+    if data.pairs_read == 0 and labels is None:
+        raise InvalidInput(f"{', '.join(map(str, stores))}: the pairs files hold no accepted pairs")
     if labels is not None:
         for pair in labels.pairs:
             if pair.relevant:
@@ -190,7 +202,7 @@ def load_training_data(
 
     negatives: dict[str, dict[str, Negative]] = {}
     if hard_negatives:
-        negatives, data.rewrites_files = read_negatives(store, texts, data.negatives)
+        negatives, data.rewrites_files = read_negatives(stores, texts, data.negatives)
     positives: dict[str, set[str]] = {}
     for (nq, _), (_, text, _, product_id) in kept.items():
         positives.setdefault(nq, set()).update({product_id, text})
@@ -208,7 +220,7 @@ def load_training_data(
         data.examples.append(Example(anchor, text, negative, source, product_id))
     data.negatives["products available"] = sum(len(v) for v in per_query.values())
     if not data.examples:
-        raise InvalidInput(f"{store}: no usable pairs\n  " + data.report())
+        raise InvalidInput("no usable pairs\n  " + data.report())
     data.texts = texts
     if teacher is not None:
         add_lists(data, teacher, progress)
@@ -219,7 +231,7 @@ def add_lists(data: TrainingData, teacher: Teacher, progress: bool = False) -> N
     """Per query: its judged candidates, its accepted pairs and (with labels) its labelled products,
     each scored by the teacher; a labelled product also carries its human grade."""
     labels = data.labels
-    lists = read_lists(data.store, data.texts, teacher.name, teacher.version, data.list_sources)
+    lists = read_lists(data.stores, data.texts, teacher.name, teacher.version, data.list_sources)
     for example in data.examples:
         if example.source == "store":
             entry = lists.setdefault(normalize_query(example.query), CandidateList(example.query))

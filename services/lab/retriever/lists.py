@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -67,11 +68,16 @@ def _items(row: dict[str, object], counts: Counter[str]) -> list[dict[str, objec
 
 
 def read_lists(
-    store: Path, texts: dict[str, str], teacher: str, teacher_version: str, counts: Counter[str]
+    stores: Path | Sequence[Path],
+    texts: dict[str, str],
+    teacher: str,
+    teacher_version: str,
+    counts: Counter[str],
 ) -> dict[str, CandidateList]:
-    """Candidate lists by normalised query from every rewrites file of the store."""
+    """Candidate lists by normalised query from every rewrites file of the stores."""
     lists: dict[str, CandidateList] = {}
-    for path in sorted(store.glob("rewrites-*.parquet")):
+    stores = [stores] if isinstance(stores, Path) else stores
+    for path in [path for store in stores for path in sorted(store.glob("rewrites-*.parquet"))]:
         for row in read_rows(path, LIST_COLUMNS, ("query",)):
             query = clean(str(row.get("query") or ""))
             items = _items(row, counts)

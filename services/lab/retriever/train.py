@@ -204,7 +204,7 @@ def objective(inputs: Inputs, config: TrainConfig) -> Objective:
     data = inputs.data
     if config.distills:
         if not data.lists:
-            raise InvalidInput(f"{data.store}: no judged candidate lists to distil (loss {config.loss})")
+            raise InvalidInput(f"no judged candidate lists to distil (loss {config.loss}) in {data.stores}")
         found = Distillation(
             config.loss,
             data.lists,
@@ -231,7 +231,7 @@ def data_sha256(inputs: Inputs, config: TrainConfig) -> str:
     if not config.distills:
         found = objective(inputs, config)
         assert isinstance(found, Contrastive)
-        return TrainingData(inputs.data.store, found.examples).sha256
+        return TrainingData(inputs.data.stores, found.examples).sha256
     digest = hashlib.sha256(inputs.data.sha256.encode())
     for lst in inputs.data.lists:
         items = [[c.product_id, c.text, round(c.score or 0.0, 4)] for c in lst.ranked()]
@@ -374,7 +374,7 @@ def train(
         "run_key": key,
         "base_model": {"id": base_id, "path": str(base)},
         "data": {
-            "store": str(inputs.data.store),
+            "stores": [str(store) for store in inputs.data.stores],
             "sha256": sha,
             **inputs.data.counts(),
             "trained_on": _trained_on(plan),
