@@ -35,8 +35,10 @@ def load_label_set(args: argparse.Namespace) -> LabelSet:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from services.core.errors import InvalidInput
     from services.judge.config import JudgeSettings
     from services.lab.judge.train import train
+    from services.lab.retriever.data import catalog_texts
 
     labels = load_label_set(args)
     config = TrainConfig(
@@ -47,8 +49,15 @@ def _train(args: argparse.Namespace) -> int:
         learning_rate=args.learning_rate,
         max_pairs=args.max_pairs,
         eval_fraction=args.eval_fraction,
+        calibration_fraction=args.calibration_fraction,
+        negatives_per_query=args.negatives_per_query,
         checkpoint_every=args.checkpoint_every,
     )
+    if not 0 <= config.calibration_fraction < 1 or config.negatives_per_query < 0:
+        raise InvalidInput("--calibration-fraction must be in [0, 1) and --negatives-per-query at least 0")
+    for store in args.negatives or []:
+        if not store.is_dir():
+            raise InvalidInput(f"--negatives {store}: no training store there")
     settings = load_settings(JudgeSettings)
     try:
         result = train(
@@ -58,6 +67,8 @@ def _train(args: argparse.Namespace) -> int:
             resume=args.resume,
             progress=not args.quiet,
             threads=args.threads,
+            negatives=args.negatives or [],
+            texts=catalog_texts(args.catalog),
         )
     except KeyboardInterrupt:
         print(
@@ -162,8 +173,22 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "--max-pairs",
         type=int,
         default=DEFAULTS.max_pairs,
-        help="train on a seeded sample of this many pairs (0: all); the default takes ~10 min on 2 idle cores",
+        help="train on a seeded sample of this many pairs (0: all, the default)",
     )
+    train.add_argument(
+        "--calibration-fraction",
+        type=float,
+        default=DEFAULTS.calibration_fraction,
+        help="share of the training queries kept apart to fit the Platt calibration on",
+    )
+    train.add_argument(
+        "--negatives",
+        type=Path,
+        action="append",
+        help="training store whose judged, rejected, unlabelled products of the training queries are "
+        "added as negatives (repeatable)",
+    )
+    train.add_argument("--negatives-per-query", type=int, default=DEFAULTS.negatives_per_query)
     train.add_argument("--checkpoint-every", type=int, default=DEFAULTS.checkpoint_every, help="steps")
     train.add_argument("--resume", action="store_true", help="continue this run from its last checkpoint")
     train.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -1,7 +1,11 @@
 """Fine-tune the business judge: MiniLM (the bundled weights) with a one-logit head on graded labels.
 
 The loss is binary cross-entropy against the grade in [0, 1], so sigmoid(logit) orders pairs by
-expected relevance; a Platt fit on the held-out queries then maps logits to P(relevant). Training is
+expected relevance. The queries are split three ways, each query on one side: evaluation (held out,
+`eval_fraction`), calibration (`calibration_fraction` of the rest, where a Platt fit maps logits to
+P(relevant); never trained on, so the evaluation queries are used for nothing but the report) and
+training, optionally with hard negatives the pipeline retrieved for the training queries
+(services/lab/judge/negatives.py). Training is
 seeded (weights of the new head, dropout, batch order) and checkpoints every N steps into a work
 directory keyed by the data and the hyper-parameters, so an interrupted run continues with --resume.
 The finished model is published as <models>/judge/<version>/ and CURRENT is flipped atomically.
@@ -9,12 +13,13 @@ The finished model is published as <models>/judge/<version>/ and CURRENT is flip
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +30,8 @@ from services.core.assets import fingerprint, minilm_path
 from services.core.durable import publish, write_bytes
 from services.core.errors import InvalidInput
 from services.judge.engines.cross_encoder import CURRENT, MANIFEST, predict_logits
-from services.lab.labels import LabelSet, split_by_query
+from services.lab.judge.negatives import mine_negatives
+from services.lab.labels import LabelledPair, LabelSet, split_by_query
 from services.lab.ranking import finite_json, fit_platt, summary
 from services.lab.training import Checkpoint, Progress, set_threads, subsample
 from services.lab.training import run_key as training_run_key
@@ -36,14 +42,15 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class TrainConfig:
     seed: int = 13
-    epochs: int = 1
+    epochs: int = 2
     batch_size: int = 32
     max_length: int = 64
     learning_rate: float = 4e-5
     warmup_fraction: float = 0.1
-    # ~10 minutes on two busy CPU cores at the defaults (~1.8 s a step); 0 = every training pair.
-    max_pairs: int = 20_000
+    max_pairs: int = 0  # 0 = every training pair; else a seeded sample
     eval_fraction: float = 0.3
+    calibration_fraction: float = 0.1  # of the queries left after the evaluation split
+    negatives_per_query: int = 3  # mined from the stores, when given
     checkpoint_every: int = 50
 
     def run_key(self, data_sha256: str) -> str:
@@ -71,6 +78,15 @@ def batch_order(n: int, batch_size: int, epochs: int, seed: int) -> list[np.ndar
     return batches
 
 
+def split_pairs(
+    labels: LabelSet, config: TrainConfig
+) -> tuple[list[LabelledPair], list[LabelledPair], list[LabelledPair]]:
+    """(training, calibration, evaluation) pairs, split by query."""
+    rest, held = split_by_query(labels.pairs, config.eval_fraction, config.seed)
+    fit, calibration = split_by_query(rest, config.calibration_fraction, config.seed + 1)
+    return fit, calibration, held
+
+
 def train(
     labels: LabelSet,
     models_dir: Path,
@@ -79,20 +95,28 @@ def train(
     progress: bool = True,
     threads: int = 0,
     on_step: Callable[[int], None] | None = None,
+    negatives: Sequence[Path] = (),
+    texts: dict[str, str] | None = None,
 ) -> TrainResult:
     """Train, publish and return the new version. `on_step(step)` runs after each step (and its
-    checkpoint, if one was due)."""
+    checkpoint, if one was due). `negatives`: training stores to mine hard negatives from; `texts`:
+    catalog text by product id (what the judge reads)."""
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
     from transformers import logging as hf_logging
     from transformers.optimization import get_linear_schedule_with_warmup
 
-    train_pairs, eval_pairs = split_by_query(labels.pairs, config.eval_fraction, config.seed)
+    train_pairs, calibration_pairs, eval_pairs = split_pairs(labels, config)
     train_pairs = subsample(train_pairs, config.max_pairs, config.seed)
     if not train_pairs:
         raise InvalidInput("no training pairs left after the query split; lower --eval-fraction")
+    mined: list[LabelledPair] = []
+    if negatives:
+        mined = mine_negatives(negatives, train_pairs, texts or {}, config.negatives_per_query, config.seed)
+        log.info("%d hard negatives mined from %s", len(mined), ", ".join(map(str, negatives)))
+        train_pairs = train_pairs + mined
     root = models_dir / "judge"
-    key = config.run_key(labels.sha256)
+    key = config.run_key(_data_sha256(labels, mined))
     work = root / ".work" / key
     checkpoint = Checkpoint(work)
     if not resume and work.exists():
@@ -156,6 +180,9 @@ def train(
         "data": {
             **labels.provenance(),
             "train_pairs": len(train_pairs),
+            "mined_negatives": len(mined),
+            "negatives_from": [str(store) for store in negatives],
+            "calibration_pairs": len(calibration_pairs),
             "eval_pairs": len(eval_pairs),
             "eval_queries": len({p.query for p in eval_pairs}),
         },
@@ -165,15 +192,20 @@ def train(
         "seconds_per_step": seconds_per_step,
     }
     slope, intercept = 1.0, 0.0
+    if calibration_pairs:
+        logits = predict_logits(
+            model, tokenizer, [(p.query, p.text) for p in calibration_pairs], config.max_length, 128
+        )
+        slope, intercept = fit_platt(logits, np.array([p.relevant for p in calibration_pairs]))
     if eval_pairs:
         logits = predict_logits(
             model, tokenizer, [(p.query, p.text) for p in eval_pairs], config.max_length, 128
         )
         relevant = np.array([p.relevant for p in eval_pairs])
-        slope, intercept = fit_platt(logits, relevant)
         # On calibrated scores, so the thresholds it names are the engine's (AUC and PR do not change).
         manifest["eval"] = summary(1 / (1 + np.exp(-(slope * logits + intercept))), relevant)
-    manifest["calibration"] = {"platt": [slope, intercept], "fitted_on": "eval split"}
+    fitted_on = "calibration split of the training queries" if calibration_pairs else "nothing (identity)"
+    manifest["calibration"] = {"platt": [slope, intercept], "fitted_on": fitted_on}
     version = f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{key[:8]}"
     manifest["version"] = version
     target = root / version
@@ -187,3 +219,12 @@ def train(
     shutil.rmtree(work, ignore_errors=True)
     log.info("published %s (CURRENT)", target)
     return TrainResult(version, target, len(batches), start, manifest)
+
+
+def _data_sha256(labels: LabelSet, mined: list[LabelledPair]) -> str:
+    if not mined:
+        return labels.sha256
+    digest = hashlib.sha256(labels.sha256.encode())
+    for pair in mined:
+        digest.update(json.dumps([pair.query, pair.product, pair.text]).encode())
+    return digest.hexdigest()

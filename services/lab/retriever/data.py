@@ -23,8 +23,8 @@ from services.core.errors import InvalidInput
 from services.core.text import clean, normalize_query
 from services.lab.labels import LabelSet
 from services.lab.retriever.lists import Candidate, CandidateList, list_counts, read_lists, score_lists
-from services.lab.retriever.store_files import read_rows
 from services.lab.retriever.teacher import Teacher
+from services.lab.store_files import read_rows
 
 PAIR_COLUMNS = ("query", "product_id", "title")
 

@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from services.core.text import clean, normalize_query
-from services.lab.retriever.store_files import read_rows
 from services.lab.retriever.teacher import Teacher
+from services.lab.store_files import read_rows
 
 LIST_COLUMNS = ("query", "judged", "rejected", "judge_version")
 

@@ -77,7 +77,9 @@ def test_training_is_seeded_resumable_versioned_and_served(tmp_path: Path) -> No
     assert manifest["version"] == resumed.version
     assert manifest["seed"] == 5 and manifest["steps"] == resumed.steps
     assert manifest["data"]["sha256"] == labels.sha256
-    assert manifest["data"]["train_pairs"] + manifest["data"]["eval_pairs"] == 60
+    data = manifest["data"]
+    assert data["train_pairs"] + data["calibration_pairs"] + data["eval_pairs"] == 60
+    assert data["calibration_pairs"] > 0 and manifest["calibration"]["fitted_on"].startswith("calibration")
     assert set(manifest["eval"]) >= {"auc", "precision_at_recall_0.5"}
     assert (interrupted_dir / "judge" / CURRENT).read_text() == resumed.version
     assert not (interrupted_dir / "judge" / ".work").exists() or not any(
