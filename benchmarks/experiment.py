@@ -1,82 +1,257 @@
-"""make experiment: does training the retriever on synthesized pairs improve retrieval on held-out queries?
+"""make experiment: what each ingredient of the synthesized data buys the retriever on held-out queries.
 
-On the Home Depot dev labels, split by query with the seeded split `synth judge train` uses:
-1. start the local system on the Home Depot catalog;
-2. `synth synthesize` over a sample of the synthesis queries (their labels are never read);
-3. `synth eval retrieval` of base MiniLM on the evaluation queries, alone and with the running
-   rewriter's rewrites (saved, so the trained model is evaluated with the very same rewrites);
-4. stop the system (the sink flushes the training store), `synth train retriever` on the store;
-5. `synth eval retrieval` of the trained model with the saved rewrites;
-6. reports/experiment.md and .json: recall@k, nDCG@10, MRR per model and mode, the time of every step,
-   and the recall@k curves of base vs trained as a PNG.
+On the Home Depot dev labels, split by query with the seeded split `synth judge train` uses (seed 13,
+30% held out for evaluation; with --split dev the evaluation queries are a dev part of the synthesis
+side instead, for choosing settings, and the held-out queries are not read at all):
 
-Every step is the user-facing command run as its own process, so the experiment also proves the commands.
-A re-run resumes: synthesis skips queries done for this pipeline version, training resumes from its
-checkpoint, evaluation reuses cached catalog embeddings.
+1. the local system (catalog rewrites, the default embedding judge) synthesizes every synthesis query
+   (`synth synthesize`); base MiniLM is evaluated with and without the rewriter's rewrites;
+2. with the SmolLM2 rewriter, a sample of the synthesis queries is synthesized again (LLM rewrites,
+   its own store) and queries are generated from a product sample (`synth synthesize --from-catalog`,
+   its own store);
+3. the business judge (the teacher) is trained on the synthesis side's labels, with hard negatives from
+   the first store, and a weaker one as today's default trains it; both are evaluated on the held-out
+   queries (`synth eval judge`);
+4. one retriever per ablation row (`synth train retriever`), each evaluated on the evaluation queries
+   (`synth eval retrieval`), next to a supervised reference trained on the synthesis side's human
+   labels, and synthetic data plus those labels;
+5. reports/experiment.md and .json: the table, each row's gain over base and as a share of the label
+   gain, the teachers' evaluation, and the time of every step.
+
+Every step is the user-facing command run as its own process. A re-run resumes: finished steps are
+recorded in the work directory and skipped, synthesis skips queries done, training resumes from its
+checkpoint, the teacher's scores and the catalog embeddings are cached.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import platform
 import random
-import shutil
 import subprocess
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 SYNTH = [sys.executable, "-m", "services.cli.main"]
+DEV_SEED_OFFSET = 1000  # the dev split of the synthesis side uses seed + this
+DEV_FRACTION = 0.2  # of the synthesis side
 
 
-def split_queries(labels: Path, catalog: Path, seed: int, eval_fraction: float) -> tuple[list[str], int]:
-    """(synthesis queries, number of evaluation queries) from the seeded split by query."""
-    from services.lab.labels import load_labels, split_by_query
+@dataclass(frozen=True)
+class Row:
+    name: str
+    what: str
+    train: list[str] | None  # synth train retriever arguments; None: the base model
+    stores: tuple[str, ...] = ()
+    synthetic: bool = True  # trained on synthesized data only (no human label)
 
-    found = load_labels(labels, catalog, on_error="skip")
-    train, held = split_by_query(found.pairs, eval_fraction, seed)
-    synthesis = sorted({p.query for p in train})
-    return synthesis, len({p.query for p in held})
+
+@dataclass
+class Steps:
+    """Finished steps and their seconds, kept in the work directory so a re-run skips them."""
+
+    path: Path
+    done: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: Path) -> Steps:
+        return cls(path, json.loads(path.read_text()) if path.is_file() else {})
+
+    def run(self, name: str, command: list[str], env: dict[str, str], ok: tuple[int, ...] = (0,)) -> str:
+        """Run one CLI step (stderr streams through); return its stdout, from the record if it ran."""
+        if name in self.done:
+            print(f"== {name}: done ({self.done[name]['seconds']} s)", file=sys.stderr, flush=True)
+            return str(self.done[name]["stdout"])
+        print(f"\n== {name}: {' '.join(command[3:])}", file=sys.stderr, flush=True)
+        started = time.perf_counter()
+        finished = subprocess.run(command, env=env, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+        print(finished.stdout, file=sys.stderr)
+        if finished.returncode not in ok:
+            raise SystemExit(f"{name} failed with exit code {finished.returncode}")
+        self.record(name, time.perf_counter() - started, finished.stdout)
+        return finished.stdout
+
+    def record(self, name: str, seconds: float, stdout: str = "") -> None:
+        self.done[name] = {"seconds": round(seconds, 1), "stdout": stdout}
+        self.path.write_text(json.dumps(self.done, indent=2))
+
+    def seconds(self) -> dict[str, float]:
+        return {name: float(step["seconds"]) for name, step in self.done.items()}
 
 
-def run_step(name: str, command: list[str], env: dict[str, str], timings: dict[str, float]) -> str:
-    """Run one CLI step, streaming its stderr (progress); return its stdout. Fails the experiment on error."""
-    print(f"\n== {name}: {' '.join(command[3:])}", file=sys.stderr, flush=True)
+def split_rows(labels: Path, seed: int, eval_fraction: float, split: str) -> dict[str, list[list[str]]]:
+    """The label file's rows by side: `train` (the synthesis side, whose labels the teachers and the
+    supervised rows read) and `eval` (the evaluation queries), each with the header."""
+    from services.lab.labels import query_bucket
+
+    with labels.open(newline="", encoding="utf-8") as handle:
+        header, *body = list(csv.reader(handle))
+    column = header.index("search_term")
+    sides: dict[str, list[list[str]]] = {"train": [header], "eval": [header]}
+    for row in body:
+        held = query_bucket(row[column], seed) < eval_fraction
+        if split == "dev":
+            if held:
+                continue  # the held-out queries are not read when choosing settings
+            held = query_bucket(row[column], seed + DEV_SEED_OFFSET) < DEV_FRACTION
+        sides["eval" if held else "train"].append(row)
+    return sides
+
+
+def write_inputs(args: argparse.Namespace, work: Path) -> dict[str, Path]:
+    """Label files of each side and the query lists to synthesize, in the work directory."""
+    sides = split_rows(args.data / "dev_labels.csv", args.seed, args.eval_fraction, args.split)
+    files = {}
+    for side, rows_of_side in sides.items():
+        path = work / f"labels-{side}.csv"
+        with path.open("w", newline="", encoding="utf-8") as handle:
+            csv.writer(handle).writerows(rows_of_side)
+        files[f"labels_{side}"] = path
+    column = sides["train"][0].index("search_term")
+    queries = sorted({row[column] for row in sides["train"][1:]})
+    if args.synth_queries and len(queries) > args.synth_queries:
+        queries = sorted(random.Random(args.seed).sample(queries, args.synth_queries))
+    files["queries"] = work / "synthesis-queries.txt"
+    files["queries"].write_text("".join(q + "\n" for q in queries), encoding="utf-8")
+    llm = sorted(random.Random(args.seed + 1).sample(queries, min(args.llm_queries, len(queries))))
+    files["llm_queries"] = work / "llm-queries.txt"
+    files["llm_queries"].write_text("".join(q + "\n" for q in llm), encoding="utf-8")
+    print(f"{len(queries)} synthesis queries, {len(llm)} with LLM rewrites", file=sys.stderr)
+    return files
+
+
+def run_system(
+    args: argparse.Namespace, state: Path, store: str, engines: str, steps: Steps, work: list[Any]
+) -> None:
+    """Start the local system (its store under state/<store>), run the steps, stop it (the sink flushes)."""
+    from services.cli.system import LocalSystem, Ports
+
+    env = system_env(args, state, store, engines)
+    system = LocalSystem(state_dir=state, catalog=args.data / "products.csv", ports=Ports.free(), workers=0,
+                         base_env=env)  # fmt: skip
     started = time.perf_counter()
-    done = subprocess.run(command, env=env, cwd=ROOT, stdout=subprocess.PIPE, text=True)
-    timings[name] = round(time.perf_counter() - started, 1)
-    print(done.stdout, file=sys.stderr)
-    # synthesize exits 1 when some queries failed: they are in its journal and the rest still counts.
-    if done.returncode not in (0, 1) or (done.returncode == 1 and name != "synthesize"):
-        raise SystemExit(f"{name} failed with exit code {done.returncode}")
-    return done.stdout
+    system.start()
+    steps.record(f"start system ({engines} rewriter, store {store})", time.perf_counter() - started)
+    try:
+        for name, command, ok in work:
+            steps.run(name, [*command, "--url", system.gateway_url] if command[3] == "synthesize" else command,
+                      {**system.env()}, ok)  # fmt: skip
+    finally:
+        system.stop()
 
 
-def eval_command(args: argparse.Namespace, out: Path, extra: list[str]) -> list[str]:
-    return [
-        *SYNTH,
-        "eval",
-        "retrieval",
-        "--catalog",
-        str(args.data / "products.csv"),
-        "--labels",
-        str(args.data / "dev_labels.csv"),
-        "--split",
-        "eval",
-        "--seed",
-        str(args.seed),
-        "--eval-fraction",
-        str(args.eval_fraction),
-        "--k",
-        args.k,
-        "--out",
-        str(out),
-        *extra,
+def system_env(args: argparse.Namespace, state: Path, store: str, engines: str) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "TAILSYNTH_STATE_DIR": str(state),
+        "TAILSYNTH_STORE_DIR": str(state / store),
+        "TAILSYNTH_REWRITER_ENGINES": engines,
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+    }
+    env.pop("TAILSYNTH_REDIS_URL", None)
+    return env
+
+
+def rows(args: argparse.Namespace, labels_train: Path, teachers: dict[str, str]) -> list[Row]:
+    catalog = str(args.data / "products.csv")
+    common = ["--catalog", catalog, "--threads", str(args.threads), "--quiet"]
+    today = ["--loss", "mnrl", "--max-pairs", "12000", "--lr", "5e-5", "--batch-size", "64"]
+    distil = ["--loss", "listwise", "--teacher-model", teachers["strong"]]
+    refresh = ["--refresh-every", str(args.refresh_every)]
+    labels = ["--labels", str(labels_train), "--on-error", "skip"]
+    found = [
+        Row("base", "all-MiniLM-L6-v2 as packaged", None),
+        Row(
+            "today",
+            "today's recipe: MNRL on accepted pairs (embedding judge), 12,000 pairs",
+            today,
+            ("store",),
+        ),
+        Row(
+            "distil (weak teacher)",
+            "listwise distillation of a judge trained as before (1 epoch, 20,000 pairs, no mined negatives)",
+            ["--loss", "listwise", "--teacher-model", teachers["weak"]],
+            ("store",),
+        ),
+        Row(
+            "distil",
+            "listwise distillation of the business judge over each query's judged candidates",
+            distil,
+            ("store",),
+        ),
+        Row(
+            "+ refreshed negatives",
+            f"... and every {args.refresh_every} steps the current model's top "
+            "50 per query, scored by the teacher",
+            distil + refresh,
+            ("store",),
+        ),
     ]
+    stores: tuple[str, ...] = ("store",)
+    if args.products:
+        stores += ("store-products",)
+        found.append(
+            Row(
+                "+ product-side queries",
+                f"... and queries generated from {args.products} products (round-trip filtered)",
+                distil + refresh,
+                stores,
+            )
+        )
+    if args.llm_queries:
+        stores += ("store-llm",)
+        found.append(
+            Row(
+                "+ LLM rewrites",
+                f"... and {args.llm_queries} queries synthesized again with SmolLM2 rewrites",
+                distil + refresh,
+                stores,
+            )
+        )
+    found += [
+        Row("supervised reference", "MNRL on the synthesis side's human labels (relevance >= 2.33), no "
+            "synthetic data", ["--loss", "mnrl", "--lr", "5e-5", "--batch-size", "64", *labels], ("empty",),
+            synthetic=False),
+        Row("synthetic + labels", "the last synthetic row with the synthesis side's labels among the "
+            "candidates (their human grade as the target)", distil + refresh + labels, stores, synthetic=False),
+    ]  # fmt: skip
+    for row in found:
+        if row.train is not None:
+            row.train.extend(common)
+    return found
+
+
+def train_row(row: Row, state: Path, steps: Steps, env: dict[str, str]) -> str:
+    assert row.train is not None
+    stores = [arg for store in row.stores for arg in ("--store", str(state / store))]
+    (state / "empty").mkdir(exist_ok=True)
+    out = steps.run(f"train: {row.name}", [*SYNTH, "train", "retriever", *stores, *row.train], env)
+    return out.strip().splitlines()[-1]
+
+
+def eval_row(args: argparse.Namespace, row: Row, model: str | None, files: dict[str, Path], work: Path,
+             steps: Steps, env: dict[str, str]) -> Path:  # fmt: skip
+    out = work / "eval" / row.name.replace(" ", "-").replace("+", "plus").strip("-")
+    command = [
+        *SYNTH, "eval", "retrieval", "--catalog", str(args.data / "products.csv"), "--labels",
+        str(files["labels_eval"]), "--k", args.k, "--out", str(out), "--on-error", "skip",
+    ]  # fmt: skip
+    base = work / "eval" / "base"
+    if model is None:
+        command += ["--rewrites"]
+    else:
+        command += ["--model", model, "--rewrites-file", str(base / "rewrites.jsonl")]
+        command += ["--compare", str(base / "retrieval.json")]
+    steps.run(f"eval: {row.name}", command, env)
+    return out / "retrieval.json"
 
 
 def main() -> int:
@@ -85,214 +260,183 @@ def main() -> int:
     )
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "home_depot")
     parser.add_argument("--work", type=Path, default=ROOT / ".tailsynth" / "experiment")
-    parser.add_argument("--synth-queries", type=int, default=1000, help="synthesis queries sampled (0: all)")
     parser.add_argument(
-        "--seed", type=int, default=13, help="the query split's seed (as `synth judge train`)"
+        "--split",
+        choices=["eval", "dev"],
+        default="eval",
+        help="eval: report on the held-out queries; dev: on a dev part of the synthesis side",
     )
+    parser.add_argument("--seed", type=int, default=13, help="the query split's seed (as synth judge train)")
     parser.add_argument("--eval-fraction", type=float, default=0.3)
-    # The SmolLM2 rewriter costs ~3 s a query on 2 idle cores (and 20-50 s while the cores are busy):
-    # the default is the LLM-free catalog engine; pass "hf,catalog" (or vllm) where the cores allow it.
-    parser.add_argument("--rewriter-engines", default="catalog")
+    parser.add_argument("--synth-queries", type=int, default=0, help="synthesis queries sampled (0: all)")
+    parser.add_argument(
+        "--llm-queries",
+        type=int,
+        default=500,
+        help="synthesis queries synthesized again with SmolLM2 rewrites (0: skip the row)",
+    )
+    parser.add_argument(
+        "--products", type=int, default=500, help="products to generate queries from (0: skip)"
+    )
+    parser.add_argument("--refresh-every", type=int, default=60)
     parser.add_argument("--concurrency", type=int, default=4)
-    parser.add_argument("--epochs", type=int, default=1)
-    parser.add_argument("--max-pairs", type=int, default=12000, help="training pairs sampled (0: all)")
-    parser.add_argument("--lr", type=float, default=5e-5)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--k", default="10,100")
     parser.add_argument("--out", type=Path, default=ROOT / "reports")
-    args = parser.parse_args()
+    parser.add_argument("--only", help="comma-separated row names to train and evaluate (default: all)")
+    args = parser.parse_args()  # fmt: skip
 
     labels, catalog = args.data / "dev_labels.csv", args.data / "products.csv"
     if not labels.is_file() or not catalog.is_file():
         print(f"no Home Depot data under {args.data} (dev_labels.csv, products.csv)", file=sys.stderr)
         return 2
-    from services.cli.system import LocalSystem, Ports
+    work = args.work / args.split
+    work.mkdir(parents=True, exist_ok=True)
+    state = work / "state"
+    steps = Steps.load(work / "steps.json")
+    files = write_inputs(args, work)
+    env = system_env(args, state, "store", "catalog")
+    synthesize = [*SYNTH, "synthesize", "--concurrency", str(args.concurrency)]
 
-    args.work.mkdir(parents=True, exist_ok=True)
-    timings: dict[str, float] = {}
-    synthesis, eval_queries = split_queries(labels, catalog, args.seed, args.eval_fraction)
-    if args.synth_queries and len(synthesis) > args.synth_queries:
-        synthesis = sorted(random.Random(args.seed).sample(synthesis, args.synth_queries))
-    queries_file = args.work / "synthesis-queries.txt"
-    queries_file.write_text("".join(q + "\n" for q in synthesis), encoding="utf-8")
-    print(f"{len(synthesis)} synthesis queries, {eval_queries} evaluation queries", file=sys.stderr)
-
-    state = args.work / "state"
-    env = {
-        **os.environ,
-        "TAILSYNTH_STATE_DIR": str(state),
-        "TAILSYNTH_REWRITER_ENGINES": args.rewriter_engines,
-        "HF_HUB_OFFLINE": "1",
-        "TRANSFORMERS_OFFLINE": "1",
-    }
-    env.pop("TAILSYNTH_REDIS_URL", None)
-    system = LocalSystem(state_dir=state, catalog=catalog, ports=Ports.free(), workers=0, base_env=env)
-    started = time.perf_counter()
-    system.start()
-    timings["start system (incl. index build)"] = round(time.perf_counter() - started, 1)
-    step_env = {**system.env()}
-    base_out, trained_out = args.work / "eval-base", args.work / "eval-trained"
-    try:
-        run_step(
-            "synthesize",
-            [
-                *SYNTH,
-                "synthesize",
-                "--queries",
-                str(queries_file),
-                "--url",
-                system.gateway_url,
-                "--concurrency",
-                str(args.concurrency),
-            ],
-            step_env,
-            timings,
-        )
-        run_step("eval base (+ rewrites)", eval_command(args, base_out, ["--rewrites"]), step_env, timings)
-    finally:
-        system.stop()
-    store = state / "store"
-    model = (
-        run_step(
-            "train retriever",
-            [
-                *SYNTH,
-                "train",
-                "retriever",
-                "--store",
-                str(store),
-                "--catalog",
-                str(catalog),
-                "--epochs",
-                str(args.epochs),
-                "--max-pairs",
-                str(args.max_pairs),
-                "--lr",
-                str(args.lr),
-                "--threads",
-                str(args.threads),
-            ],
-            step_env,
-            timings,
-        )
-        .strip()
-        .splitlines()[-1]
-    )
-    rewrites = base_out / "rewrites.jsonl"
-    run_step(
-        "eval trained (+ rewrites)",
-        eval_command(
-            args,
-            trained_out,
-            [
-                "--model",
-                model,
-                "--rewrites-file",
-                str(rewrites),
-                "--compare",
-                str(base_out / "retrieval.json"),
-            ],
-        ),
-        step_env,
-        timings,
-    )
-    report(args, synthesis, eval_queries, base_out, trained_out, model, timings)
+    # 1. Synthesis over every synthesis query; base MiniLM with the rewriter's rewrites.
+    run_system(args, state, "store", "catalog", steps, [
+        ("synthesize (catalog rewrites)", [*synthesize, "--queries", str(files["queries"])], (0, 1)),
+        ("eval: base", eval_command_base(args, files, work), (0,)),
+    ])  # fmt: skip
+    # 2. SmolLM2: LLM rewrites of a sample, queries generated from products (each in its own store).
+    if args.llm_queries:
+        run_system(args, state, "store-llm", "hf,catalog", steps, [
+            ("synthesize (LLM rewrites)", [*synthesize, "--queries", str(files["llm_queries"])], (0, 1)),
+        ])  # fmt: skip
+    if args.products:
+        run_system(args, state, "store-products", "hf", steps, [
+            ("synthesize (product-side queries)", [*synthesize, "--from-catalog", str(catalog), "--sample",
+             str(args.products), "--seed", str(args.seed)], (0, 1)),
+        ])  # fmt: skip
+    # 3. The teachers, trained on the synthesis side's labels only, evaluated on the held-out queries.
+    teachers = {
+        "weak": train_teacher(args, files, state, steps, env, "weak", ["--epochs", "1", "--max-pairs", "20000"]),
+        "strong": train_teacher(args, files, state, steps, env, "strong", ["--negatives", str(state / "store")]),
+    }  # fmt: skip
+    # 4. One retriever per row.
+    wanted = set(args.only.split(",")) if args.only else None
+    reports: dict[str, Path] = {"base": work / "eval" / "base" / "retrieval.json"}
+    chosen = rows(args, files["labels_train"], teachers)
+    for row in chosen:
+        if row.train is None or (wanted and row.name not in wanted):
+            continue
+        model = train_row(row, state, steps, env)
+        reports[row.name] = eval_row(args, row, model, files, work, steps, env)
+    report(args, chosen, reports, teachers, work, steps, files)
     return 0
 
 
-def report(
-    args: argparse.Namespace,
-    synthesis: list[str],
-    eval_queries: int,
-    base_out: Path,
-    trained_out: Path,
-    model: str,
-    timings: dict[str, float],
-) -> None:
-    base = json.loads((base_out / "retrieval.json").read_text())
-    trained = json.loads((trained_out / "retrieval.json").read_text())
-    manifest = json.loads((Path(model) / "tailsynth-model.json").read_text())
-    results: dict[str, Any] = {
-        "dataset": str(args.data.name),
-        "seed": args.seed,
-        "eval_fraction": args.eval_fraction,
-        "synthesis_queries": len(synthesis),
-        "evaluation_queries": eval_queries,
-        "rewriter_engines": args.rewriter_engines,
-        "judge_engines": os.environ.get("TAILSYNTH_JUDGE_ENGINES", "embedding (default)"),
-        "model": manifest,
-        "base": base,
-        "trained": trained,
-        "timings_s": timings,
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
-    }
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "experiment.json").write_text(json.dumps(results, indent=2))
-    (args.out / "experiment.md").write_text(markdown(results))
-    shutil.copyfile(trained_out / "retrieval-compare.png", args.out / "experiment-recall.png")
-    print((args.out / "experiment.md").read_text())
+def eval_command_base(args: argparse.Namespace, files: dict[str, Path], work: Path) -> list[str]:
+    return [
+        *SYNTH, "eval", "retrieval", "--catalog", str(args.data / "products.csv"), "--labels",
+        str(files["labels_eval"]), "--k", args.k, "--out", str(work / "eval" / "base"), "--on-error", "skip",
+        "--rewrites",
+    ]  # fmt: skip
+
+
+def train_teacher(args: argparse.Namespace, files: dict[str, Path], state: Path, steps: Steps,
+                  env: dict[str, str], name: str, extra: list[str]) -> str:  # fmt: skip
+    """A business judge on the synthesis side's labels (every query of labels-train.csv), evaluated on
+    the evaluation queries; returns its model directory."""
+    catalog = str(args.data / "products.csv")
+    common = ["--catalog", catalog, "--on-error", "skip", "--threads", str(args.threads)]
+    out = steps.run(f"teacher ({name}): synth judge train", [
+        *SYNTH, "judge", "train", "--labels", str(files["labels_train"]), "--eval-fraction", "0", *common,
+        "--seed", str(args.seed), "--quiet", *extra,
+    ], env)  # fmt: skip
+    model = out.split(" written to ")[1].split(" and made CURRENT")[0].strip()
+    judge_env = {**env, "TAILSYNTH_JUDGE_CROSS_ENCODER_MODEL": model}
+    steps.run(f"teacher ({name}): synth eval judge", [
+        *SYNTH, "eval", "judge", "--labels", str(files["labels_eval"]), *common[:4], "--engines",
+        "cross_encoder", "--out", str(state.parent / "eval" / f"teacher-{name}"),
+    ], judge_env)  # fmt: skip
+    return model
 
 
 def relative(new: float | None, old: float | None) -> str:
     return f"{(new / old - 1) * 100:+.1f}%" if new is not None and old else "n/a"
 
 
-def cell(value: float | None) -> str:
-    return "-" if value is None else f"{value:.4f}"
-
-
-def markdown(results: dict[str, Any]) -> str:
-    base, trained = results["base"]["metrics"], results["trained"]["metrics"]
-    names = [name for name in base["query"] if name != "queries"]
-    base_counts = results["base"]["counts"]
-    labels_note = (
-        "human labels of the synthesis queries reach training only through the business judge"
-        if "cross_encoder" in results["judge_engines"]
-        else "no human label is used for training"
-    )
+def report(args: argparse.Namespace, chosen: list[Row], reports: dict[str, Path], teachers: dict[str, str],
+           work: Path, steps: Steps, files: dict[str, Path]) -> None:  # fmt: skip
+    metrics = {
+        name: json.loads(path.read_text())["metrics"] for name, path in reports.items() if path.is_file()
+    }
+    base = metrics["base"]["query"]
+    names = [n for n in base if n != "queries"]
+    label_gain = metrics.get("supervised reference", {}).get("query", {}).get("recall@100")
+    teacher_evals = {}
+    for name in teachers:
+        path = work / "eval" / f"teacher-{name}" / "judge-eval.json"
+        if path.is_file():
+            teacher_evals[name] = json.loads(path.read_text())
+    results = {
+        "dataset": args.data.name, "split": args.split, "seed": args.seed, "eval_fraction": args.eval_fraction,
+        "evaluation_queries": int(base.get("queries", 0)),
+        "synthesis_queries": len(files["queries"].read_text().splitlines()),
+        "rows": [{"name": r.name, "what": r.what, "train": r.train, "stores": r.stores,
+                  "synthetic": r.synthetic, "metrics": metrics.get(r.name)} for r in chosen],
+        "teachers": teachers, "teacher_eval": teacher_evals, "timings_s": steps.seconds(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+    }  # fmt: skip
     lines = [
-        "# Close the loop: base MiniLM vs trained on synthesized pairs (Home Depot held-out queries)",
+        "# What each ingredient of the synthesized data buys the retriever (Home Depot)",
         "",
-        f"{results['synthesis_queries']} synthesis queries, {base_counts['queries']} evaluation queries "
-        f"with a relevant product (split by query, seed {results['seed']}; no query on both sides, no "
-        f"evaluation label read before evaluation); rewriter engines {results['rewriter_engines']}, judge "
-        f"engines {results['judge_engines']} ({labels_note}); {results['machine']}.",
+        f"{results['synthesis_queries']} synthesis queries; {results['evaluation_queries']} "
+        f"{'held-out' if args.split == 'eval' else 'dev'} evaluation queries with a relevant product "
+        f"(split by query, seed {args.seed}; no label of an evaluation query is read before evaluation); "
+        f"{results['machine']}.",
         "",
-        "| model | mode | " + " | ".join(names) + " |",
-        "|---|---|" + "---|" * len(names),
+        "| row | " + " | ".join(names) + " | recall@100 vs base | share of the label gain |",
+        "|---|" + "---|" * (len(names) + 2),
     ]
-    for model, metrics in (("base", base), ("trained", trained)):
-        for mode, values in metrics.items():
-            lines.append(f"| {model} | {mode} | " + " | ".join(cell(values.get(n)) for n in names) + " |")
-    lines += ["", "Relative change:", ""]
-    for mode in base:
-        if mode in trained:
-            changes = ", ".join(
-                f"{n} {relative(trained[mode].get(n), base[mode].get(n))}" for n in names if n in base[mode]
-            )
-            lines.append(f"- trained vs base, {mode}: {changes}")
-    for model, metrics in (("base", base), ("trained", trained)):
-        for mode in ("union", "fused"):
-            if mode in metrics:
-                changes = ", ".join(
-                    f"{n} {relative(metrics[mode][n], metrics['query'][n])}"
-                    for n in names
-                    if n in metrics[mode]
-                )
-                lines.append(f"- {model}, {mode} vs query alone: {changes}")
-    model = results["model"]
-    data = model["data"]
+    for row in chosen:
+        found = metrics.get(row.name, {}).get("query")
+        if not found:
+            continue
+        gain = found["recall@100"] - base["recall@100"]
+        share = (
+            f"{gain / (label_gain - base['recall@100']):.2f}"
+            if label_gain and label_gain != base["recall@100"]
+            else "-"
+        )
+        cells = " | ".join(f"{found[n]:.4f}" for n in names)
+        lines.append(
+            f"| {row.name} | {cells} | {relative(found['recall@100'], base['recall@100'])} | {share} |"
+        )
+    lines += ["", "Rows:", ""] + [f"- **{r.name}**: {r.what}" for r in chosen]
+    if "union" in metrics["base"]:
+        union = metrics["base"]["union"]
+        lines += [
+            "",
+            f"Base with the catalog rewriter's rewrites (union of each text's top k): recall@100 "
+            f"{union['recall@100']:.4f} ({relative(union['recall@100'], base['recall@100'])}).",
+        ]
     lines += [
         "",
-        f"Training store: {data['pairs_read']} accepted pairs over {data['queries']} queries and "
-        f"{data['products']} products, {data['hard_negatives']} with a hard negative; trained on "
-        f"{data['trained_on']['examples']} of them ({model['steps']} steps, loss {model['loss']['first']:.3f} "
-        f"-> {model['loss']['final']:.3f}, {model['pairs_per_second']} pairs/s).",
+        "Teachers (the business judge, cross-encoder) on the evaluation queries' labelled pairs:",
         "",
+        "| teacher | AUC | precision at recall 0.5 | recall at precision 0.85 |",
+        "|---|---|---|---|",
     ]
-    lines += ["| step | seconds |", "|---|---|"]
+    for name, evaluation in teacher_evals.items():
+        engine = evaluation["judges"]["cross_encoder"]
+        lines.append(
+            f"| {name} | {engine['auc']:.3f} | {engine['precision_at_recall_0.5']:.3f} | "
+            f"{engine['recall_at_target_precision']:.3f} |"
+        )
+    lines += ["", "| step | seconds |", "|---|---|"]
     lines += [f"| {name} | {seconds} |" for name, seconds in results["timings_s"].items()]
-    return "\n".join(lines) + "\n"
+    args.out.mkdir(parents=True, exist_ok=True)
+    suffix = "" if args.split == "eval" else "-dev"
+    (args.out / f"experiment{suffix}.json").write_text(json.dumps(results, indent=2))
+    (args.out / f"experiment{suffix}.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from services.lab.retriever.teacher import Teacher
 from services.lab.store_files import read_rows
 
 LIST_COLUMNS = ("query", "judged", "rejected", "judge_version")
+LABEL_FLOOR = 0.02  # a human grade of 0 or 1 trains as 0.02 or 0.98 (log-odds -3.9, +3.9)
 
 
 @dataclass
@@ -32,6 +33,14 @@ class Candidate:
     score: float | None = None  # the teacher's calibrated score; None until scored
     accepted: bool = False  # the synthesis's judges accepted it for the query
     label: float | None = None  # a human grade in [0, 1], when --labels judged the pair
+
+    @property
+    def target(self) -> float:
+        """What the student learns for the pair: the human grade where there is one (kept off 0 and 1,
+        so its log-odds stay in the teacher's range), else the teacher's score."""
+        if self.label is not None:
+            return min(max(self.label, LABEL_FLOOR), 1 - LABEL_FLOOR)
+        return self.score or 0.0
 
 
 @dataclass
@@ -49,8 +58,8 @@ class CandidateList:
             kept.score = candidate.score
 
     def ranked(self) -> list[Candidate]:
-        """Teacher score descending, ties by product id (every candidate scored)."""
-        return sorted(self.candidates.values(), key=lambda c: (-(c.score or 0.0), c.product_id))
+        """Target descending (the human grade, else the teacher's score), ties by product id."""
+        return sorted(self.candidates.values(), key=lambda c: (-c.target, c.product_id))
 
 
 def _items(row: dict[str, object], counts: Counter[str]) -> list[dict[str, object]] | None:

@@ -8,6 +8,8 @@
 - `listwise`: DistillKLDivLoss: the same lists, the student's softmax over its cosine scores (student
   temperature) matched to the teacher's softmax over its log-odds (teacher temperature).
 
+Where --labels graded a pair, its human grade replaces the teacher's score as the target.
+
 Every step is fixed by the seed and the step number (which queries, which candidates), so a resumed run
 sees the same steps; `ensure` sizes (not content) decide the number of steps, so refreshing the
 candidate lists mid-run changes what later steps sample but not how many there are.
@@ -123,7 +125,7 @@ class Distillation(Objective):
             picks.append([ranked[0], *(ranked[int(j)] for j in sorted(others))])
             queries.append(self.lists[i].query)
         columns = [queries] + [[chosen[slot].text for chosen in picks] for slot in range(self.list_size)]
-        scores = np.array([[c.score or 0.0 for c in chosen] for chosen in picks], dtype=np.float32)
+        scores = np.array([[c.target for c in chosen] for chosen in picks], dtype=np.float32)
         labels = logit(scores)
         return Step(columns, labels * self.label_scale if self.name == "margin_mse" else labels)
 

@@ -186,3 +186,22 @@ def test_the_cli_refuses_a_missing_teacher_and_bad_settings(
         == 2
     )
     assert "--refresh-every needs a distillation loss" in capsys.readouterr().err
+
+
+def test_a_human_grade_replaces_the_teachers_score_as_the_target(tmp_path: Path, teacher: Teacher) -> None:
+    from services.lab.labels import LabelledPair, LabelSet, Scale
+
+    graded = [
+        LabelledPair(2, "red drill", "red-rug", title("red", "rug"), "3", 1.0, True),
+        LabelledPair(3, "red drill", "red-drill", title("red", "drill"), "1", 0.0, False),
+        LabelledPair(
+            4, "garden gnome", "x1", "Garden Gnome 1", "3", 1.0, True
+        ),  # a query synthesis never saw
+    ]
+    labels = LabelSet(tmp_path / "labels.csv", Scale("numeric", 1, 3, 2.33), graded, 3)
+    data = load_training_data(store(tmp_path / "s"), labels=labels, teacher=teacher)
+    red = next(lst for lst in data.lists if lst.query == "red drill")
+    assert [c.product_id for c in red.ranked()][:1] == ["red-rug"]  # the human's best comes first
+    assert red.candidates["red-rug"].target == 0.98 and red.candidates["red-drill"].target == 0.02
+    assert red.candidates["red-hose"].target == red.candidates["red-hose"].score == 0.5  # the teacher's
+    assert any(lst.query == "garden gnome" for lst in data.lists)
