@@ -205,3 +205,18 @@ def test_a_human_grade_replaces_the_teachers_score_as_the_target(tmp_path: Path,
     assert red.candidates["red-rug"].target == 0.98 and red.candidates["red-drill"].target == 0.02
     assert red.candidates["red-hose"].target == red.candidates["red-hose"].score == 0.5  # the teacher's
     assert any(lst.query == "garden gnome" for lst in data.lists)
+
+
+def test_a_teacher_of_another_catalog_and_a_catalog_without_titles_are_refused(
+    tmp_path: Path, teacher: Teacher, capsys: pytest.CaptureFixture[str]
+) -> None:
+    teacher.engine.provenance = lambda: {"catalog": {"file": "other.csv", "sha256": "ab" * 32}}  # type: ignore[method-assign]
+    with pytest.raises(InvalidInput, match="was trained on catalog other.csv"):
+        teacher.check_catalog({"file": "products.csv", "sha256": "cd" * 32})
+    teacher.check_catalog({"file": "other.csv", "sha256": "ab" * 32})  # the same catalog passes
+
+    untitled = tmp_path / "untitled.csv"
+    untitled.write_text("id,name_x\n1,drill\n")
+    args = ["train", "retriever", "--store", str(store(tmp_path / "s")), "--teacher", "lexical"]
+    assert synth_main([*args, "--catalog", str(untitled), "--quiet"]) == 2
+    assert "no title column" in capsys.readouterr().err
