@@ -65,8 +65,10 @@ class Steps:
         return cls(path, json.loads(path.read_text()) if path.is_file() else {})
 
     def run(self, name: str, command: list[str], env: dict[str, str], ok: tuple[int, ...] = (0,)) -> str:
-        """Run one CLI step (stderr streams through); return its stdout, from the record if it ran."""
-        if name in self.done:
+        """Run one CLI step (stderr streams through); return its stdout, from the record if this very
+        command ran before (a step whose arguments changed runs again)."""
+        arguments = [arg for arg in command[3:] if not arg.startswith("http://")]  # ports change
+        if self.done.get(name, {}).get("command") == arguments:
             print(f"== {name}: done ({self.done[name]['seconds']} s)", file=sys.stderr, flush=True)
             return str(self.done[name]["stdout"])
         print(f"\n== {name}: {' '.join(command[3:])}", file=sys.stderr, flush=True)
@@ -75,11 +77,11 @@ class Steps:
         print(finished.stdout, file=sys.stderr)
         if finished.returncode not in ok:
             raise SystemExit(f"{name} failed with exit code {finished.returncode}")
-        self.record(name, time.perf_counter() - started, finished.stdout)
+        self.record(name, time.perf_counter() - started, finished.stdout, arguments)
         return finished.stdout
 
-    def record(self, name: str, seconds: float, stdout: str = "") -> None:
-        self.done[name] = {"seconds": round(seconds, 1), "stdout": stdout}
+    def record(self, name: str, seconds: float, stdout: str = "", command: list[str] | None = None) -> None:
+        self.done[name] = {"seconds": round(seconds, 1), "stdout": stdout, "command": command}
         self.path.write_text(json.dumps(self.done, indent=2))
 
     def seconds(self) -> dict[str, float]:
@@ -303,7 +305,12 @@ def main() -> int:
         ("synthesize (catalog rewrites)", [*synthesize, "--queries", str(files["queries"])], (0, 1)),
         ("eval: base", eval_command_base(args, files, work), (0,)),
     ])  # fmt: skip
-    # 2. SmolLM2: LLM rewrites of a sample, queries generated from products (each in its own store).
+    # 2. The teachers, trained on the synthesis side's labels only, evaluated on the held-out queries.
+    teachers = {
+        "weak": train_teacher(args, files, state, steps, env, "weak", ["--epochs", "1", "--max-pairs", "20000"]),
+        "strong": train_teacher(args, files, state, steps, env, "strong", ["--negatives", str(state / "store")]),
+    }  # fmt: skip
+    # 3. SmolLM2: LLM rewrites of a sample, queries generated from products (each in its own store).
     if args.llm_queries:
         run_system(args, state, "store-llm", "hf,catalog", steps, [
             ("synthesize (LLM rewrites)", [*synthesize, "--queries", str(files["llm_queries"])], (0, 1)),
@@ -313,11 +320,6 @@ def main() -> int:
             ("synthesize (product-side queries)", [*synthesize, "--from-catalog", str(catalog), "--sample",
              str(args.products), "--seed", str(args.seed)], (0, 1)),
         ])  # fmt: skip
-    # 3. The teachers, trained on the synthesis side's labels only, evaluated on the held-out queries.
-    teachers = {
-        "weak": train_teacher(args, files, state, steps, env, "weak", ["--epochs", "1", "--max-pairs", "20000"]),
-        "strong": train_teacher(args, files, state, steps, env, "strong", ["--negatives", str(state / "store")]),
-    }  # fmt: skip
     # 4. One retriever per row.
     wanted = set(args.only.split(",")) if args.only else None
     reports: dict[str, Path] = {"base": work / "eval" / "base" / "retrieval.json"}
