@@ -222,19 +222,17 @@ def objective(inputs: Inputs, config: TrainConfig) -> Objective:
         return found
     examples = subsample(data.examples, config.max_pairs, config.seed)
     if not config.hard_negatives:
-        examples = [Example(e.query, e.positive, "", e.source) for e in examples]
+        examples = [Example(e.query, e.positive, "", e.source, e.product_id) for e in examples]
     return Contrastive(examples, schedule(examples, config.batch_size, config.epochs, config.seed))
 
 
-def data_sha256(inputs: Inputs, config: TrainConfig) -> str:
-    """Names what the run trains on: the examples (mnrl) or the scored lists (distillation)."""
-    if not config.distills:
-        found = objective(inputs, config)
-        assert isinstance(found, Contrastive)
-        return TrainingData(inputs.data.stores, found.examples).sha256
+def data_sha256(plan: Objective, inputs: Inputs) -> str:
+    """Names what the run trains on: the examples (mnrl) or the lists and their targets (distillation)."""
+    if isinstance(plan, Contrastive):
+        return TrainingData(inputs.data.stores, plan.examples).sha256
     digest = hashlib.sha256(inputs.data.sha256.encode())
     for lst in inputs.data.lists:
-        items = [[c.product_id, c.text, round(c.score or 0.0, 4)] for c in lst.ranked()]
+        items = [[c.product_id, c.text, round(c.target, 4)] for c in lst.ranked()]
         digest.update(json.dumps([lst.query, items], ensure_ascii=False).encode())
     if inputs.teacher is not None:
         digest.update(inputs.teacher.version.encode())
@@ -262,7 +260,7 @@ def train(
     base = _check_base(base or minilm_path())
     base_id = f"{base.name}:{fingerprint(base)}"
     plan = objective(inputs, config)
-    sha = data_sha256(inputs, config)
+    sha = data_sha256(plan, inputs)
     key = run_key(sha, config.params() | {"base": base_id})
     version = f"retriever-{key}"
     target = out or models_dir / "retriever" / version
