@@ -8,7 +8,6 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from redis.asyncio import Redis
 
 from services import __version__
 from services.core.errors import ConfigError
@@ -17,8 +16,10 @@ from services.gateway.cache import ResultCache
 from services.gateway.config import GatewaySettings
 from services.gateway.deps import Resources
 from services.gateway.errors import install_error_handlers
+from services.gateway.metrics import REDIS_BREAKER_STATE, REDIS_CALLS
 from services.gateway.middleware import BodyLimit, RequestContext
 from services.gateway.ratelimit import RateLimiter
+from services.gateway.redis_budget import BreakerState, CallBudget, CircuitBreaker, budgeted_client
 from services.gateway.routes import debug, health, queue, synthesize
 from services.pipeline.config import PipelineSettings
 from services.pipeline.synthesize import SynthesisPipeline
@@ -28,6 +29,21 @@ from services.store.stream import TrainingStream
 from services.store.writer import PairWriter
 from services.worker.config import QueueSettings
 from services.worker.queue import QueryQueue
+
+BREAKER_LEVELS = {BreakerState.CLOSED: 0, BreakerState.HALF_OPEN: 1, BreakerState.OPEN: 2}
+
+
+def redis_budget(settings: GatewaySettings) -> CallBudget:
+    """The budget of the gateway's Redis calls, reported as tailsynth_gateway_redis_* metrics."""
+    REDIS_BREAKER_STATE.set(0)
+    breaker = CircuitBreaker(
+        settings.redis_breaker_failures,
+        settings.redis_breaker_reset_s,
+        on_change=lambda state: REDIS_BREAKER_STATE.set(BREAKER_LEVELS[state]),
+    )
+    return CallBudget(
+        breaker, settings.redis_timeout_s, observe=lambda outcome: REDIS_CALLS.labels(outcome).inc()
+    )
 
 
 def create_app(
@@ -47,7 +63,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        redis = Redis.from_url(redis_url, socket_timeout=5.0, socket_connect_timeout=2.0)
+        redis = budgeted_client(redis_url, redis_budget(settings))
         pipeline = SynthesisPipeline(pipeline_settings)
         stream = TrainingStream(redis, store.stream_key, store.seen_key)
         writer = PairWriter(stream, Spool(store.spool_path))

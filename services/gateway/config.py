@@ -43,6 +43,24 @@ class GatewaySettings(BaseServiceSettings):
         description="Requests per minute per API key (a batch counts each query) unless its entry sets "
         "its own; with no keys configured, one shared limit for all callers. 0 = unlimited.",
     )
+    redis_timeout_s: float = Field(
+        0.5,
+        gt=0,
+        le=30,
+        description="Longest one Redis call on the request path (cache lookup and store, rate limit, pair "
+        "append, queue) may take; past it the request goes on without Redis (uncached, pairs spooled).",
+    )
+    redis_breaker_failures: int = Field(
+        2,
+        ge=1,
+        le=100,
+        description="Redis timeouts or connection failures in a row after which the gateway stops calling "
+        "Redis for TAILSYNTH_GATEWAY_REDIS_BREAKER_RESET_S; a request waits on Redis at most this many "
+        "times TAILSYNTH_GATEWAY_REDIS_TIMEOUT_S.",
+    )
+    redis_breaker_reset_s: float = Field(
+        5.0, gt=0, le=600, description="Seconds the Redis breaker stays open before one trial call."
+    )
     cors_origins: str = Field(
         "", description="Comma-separated origins allowed to call the API from a browser; empty = CORS off."
     )

@@ -8,6 +8,9 @@
 - tailsynth_gateway_backend_errors_total{service, code}: failed calls to the gRPC services (engine errors).
 - tailsynth_gateway_auth_failures_total{reason}: requests refused for a missing or unknown API key.
 - tailsynth_gateway_rate_limited_total{key}: requests refused with 429, by API key name.
+- tailsynth_gateway_redis_calls_total{outcome}: Redis calls on the request path: ok, timeout, error
+  (connection failure) or skipped (not tried: the breaker is open).
+- tailsynth_gateway_redis_breaker_state: 0 closed (calling Redis), 1 half-open (one trial call), 2 open.
 - tailsynth_queue_entries{state}: continuous-synthesis queue length, pending, lag and dead, sampled.
 """
 
@@ -39,6 +42,12 @@ AUTH_FAILURES = Counter(
     "tailsynth_gateway_auth_failures_total", "Requests refused for a missing or unknown API key.", ["reason"]
 )
 RATE_LIMITED = Counter("tailsynth_gateway_rate_limited_total", "Requests refused with 429.", ["key"])
+REDIS_CALLS = Counter(
+    "tailsynth_gateway_redis_calls_total", "Redis calls on the request path by outcome.", ["outcome"]
+)
+REDIS_BREAKER_STATE = Gauge(
+    "tailsynth_gateway_redis_breaker_state", "Redis breaker: 0 closed, 1 half-open, 2 open."
+)
 QUEUE_ENTRIES = Gauge(
     "tailsynth_queue_entries", "Continuous-synthesis queue entries by state (sampled).", ["state"]
 )
