@@ -18,6 +18,7 @@ from services.gateway.deps import Resources
 from services.gateway.errors import install_error_handlers
 from services.gateway.metrics import REDIS_BREAKER_STATE, REDIS_CALLS
 from services.gateway.middleware import BodyLimit, RequestContext
+from services.gateway.monitor import HealthMonitor
 from services.gateway.ratelimit import RateLimiter
 from services.gateway.redis_budget import BreakerState, CallBudget, CircuitBreaker, budgeted_client
 from services.gateway.routes import debug, health, queue, synthesize
@@ -66,7 +67,9 @@ def create_app(
         redis = budgeted_client(redis_url, redis_budget(settings))
         pipeline = SynthesisPipeline(pipeline_settings)
         stream = TrainingStream(redis, store.stream_key, store.seen_key)
-        writer = PairWriter(stream, Spool(store.spool_path))
+        spool = Spool(store.spool_path)
+        writer = PairWriter(stream, spool)
+        monitor = HealthMonitor(pipeline, redis, spool, settings.flap_window_s, settings.flap_changes)
         app.state.resources = Resources(
             settings=settings,
             redis=redis,
@@ -76,14 +79,18 @@ def create_app(
             queue=QueryQueue(redis, queue_config),
             keys=keys,
             limiter=RateLimiter(redis),
+            monitor=monitor,
         )
-        stop_replay = asyncio.Event()
-        replay = asyncio.create_task(writer.replay_until(stop_replay, store.replay_interval_s))
+        stop = asyncio.Event()
+        background = [
+            asyncio.create_task(writer.replay_until(stop, store.replay_interval_s)),
+            asyncio.create_task(monitor.run(stop, settings.health_interval_s)),
+        ]
         try:
             yield
         finally:
-            stop_replay.set()
-            await replay
+            stop.set()
+            await asyncio.gather(*background)
             await pipeline.close()
             await redis.aclose()
 

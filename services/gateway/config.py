@@ -61,6 +61,23 @@ class GatewaySettings(BaseServiceSettings):
     redis_breaker_reset_s: float = Field(
         5.0, gt=0, le=600, description="Seconds the Redis breaker stays open before one trial call."
     )
+    health_interval_s: float = Field(
+        5.0,
+        gt=0,
+        le=300,
+        description="Seconds between the gateway's background checks of the backends, Redis and the spool "
+        "(the /readyz fields and the tailsynth_gateway_*_up and spool gauges).",
+    )
+    flap_window_s: float = Field(
+        300.0, gt=0, le=86400, description="Window in which a backend's health state changes are counted."
+    )
+    flap_changes: int = Field(
+        4,
+        ge=2,
+        le=1000,
+        description="State changes within TAILSYNTH_GATEWAY_FLAP_WINDOW_S that make a backend flapping "
+        "(/readyz then reports the gateway degraded).",
+    )
     cors_origins: str = Field(
         "", description="Comma-separated origins allowed to call the API from a browser; empty = CORS off."
     )

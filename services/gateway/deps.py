@@ -12,6 +12,7 @@ from services.gateway.auth import ANONYMOUS, ApiKey, digest
 from services.gateway.cache import ResultCache
 from services.gateway.config import GatewaySettings
 from services.gateway.metrics import AUTH_FAILURES, RATE_LIMITED
+from services.gateway.monitor import HealthMonitor
 from services.gateway.ratelimit import RateLimiter
 from services.gateway.redis_budget import BudgetedRedis
 from services.pipeline.synthesize import SynthesisPipeline
@@ -29,6 +30,7 @@ class Resources:
     queue: QueryQueue
     keys: dict[str, ApiKey]  # by SHA-256 digest; empty: the API is open
     limiter: RateLimiter
+    monitor: HealthMonitor
 
 
 async def get_resources(request: Request) -> Resources:  # async: no thread-pool hop per request

@@ -215,13 +215,18 @@ def test_a_paused_redis_costs_a_request_no_more_than_the_redis_budget(
         assert queue.status_code == 503 and int(queue.headers["retry-after"]) > 0, queue.text
         ready = api.get("/readyz")
         assert ready.status_code == 200 and ready.json()["checks"]["redis"] is False
+        health = ready.json()
+        assert health["status"] == "degraded" and health["redis"]["breaker"] != "closed", health
+        assert health["spool"]["batches"] > 0 and health["spool"]["oldest_age_s"] >= 0
+        reasons = {reason.split(" ")[0] for reason in health["degraded"]}
+        assert {"redis", str(health["spool"]["batches"])} <= reasons, health
     finally:
         os.kill(pid, signal.SIGCONT)
     budget = redis_budget_s()
     assert max(overheads.values()) <= budget + slack_s, f"beyond the synthesis time: {overheads}"
     assert accepted, "no accepted pair while Redis was paused; the test would prove nothing"
     assert_stored_exactly_once(system, accepted)
-    wait_for(lambda: api.get("/readyz").json()["spooled_batches"] == 0, 30, "the spool to drain")
+    wait_for(lambda: api.get("/readyz").json()["status"] == "ready", 30, "the spool to drain, Redis back")
     wait_for(lambda: api.post("/v1/synthesize", json=cached_query).json()["cached"], 30, "cache hits again")
 
 
@@ -242,7 +247,9 @@ def test_a_stopped_judge_gives_503_with_retry_after_and_recovery_needs_no_restar
     assert int(response.headers["retry-after"]) > 0
     assert "judge" in response.json()["detail"]
     assert elapsed < 20, f"503 took {elapsed:.1f}s, beyond the judge deadline"
-    assert api.get("/readyz").status_code == 503
+    ready = api.get("/readyz")
+    assert ready.status_code == 503 and ready.json()["status"] == "unavailable"
+    assert ready.json()["checks"]["judge"] is False
 
     # Queued work waits for the judge instead of failing into the dead-letter stream.
     (job_id,) = enqueue(api, ["stainless sink"])
@@ -260,3 +267,6 @@ def test_a_stopped_judge_gives_503_with_retry_after_and_recovery_needs_no_restar
     )
     wait_for(lambda: job_id in done_records(client), 120, "the waiting query to be done")
     assert client.xlen(DEAD) == 0
+    # Down and up again: two state changes seen (more only if a probe failed meanwhile).
+    health = api.get("/readyz").json()
+    assert health["state_changes"]["judge"] >= 2 and health["status"] == "ready", health

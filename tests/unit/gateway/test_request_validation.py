@@ -117,6 +117,10 @@ def test_readyz_is_503_when_nothing_answers_and_healthz_is_200(client: TestClien
     assert ready.json()["checks"] == {"rewriter": False, "retriever": False, "judge": False, "redis": False}
     assert ready.json()["spooled_batches"] == 0
     assert ready.json()["pipeline_version"] is None  # no backend can describe itself
+    assert ready.json()["status"] == "unavailable"
+    assert ready.json()["redis"]["reachable"] is False
+    assert ready.json()["spool"] == {"batches": 0, "oldest_age_s": None}
+    assert [reason.split(" (")[0] for reason in ready.json()["degraded"]] == ["redis unreachable"]
 
 
 def test_openapi_documents_the_synthesis_endpoint(client: TestClient) -> None:
