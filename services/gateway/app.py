@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -17,7 +18,7 @@ from services.gateway.config import GatewaySettings
 from services.gateway.deps import Resources
 from services.gateway.errors import install_error_handlers
 from services.gateway.metrics import REDIS_BREAKER_STATE, REDIS_CALLS
-from services.gateway.middleware import BodyLimit, RequestContext
+from services.gateway.middleware import BodyLimits, RequestContext
 from services.gateway.monitor import HealthMonitor
 from services.gateway.ratelimit import RateLimiter
 from services.gateway.redis_budget import BreakerState, CallBudget, CircuitBreaker, budgeted_client
@@ -45,6 +46,21 @@ def redis_budget(settings: GatewaySettings) -> CallBudget:
     return CallBudget(
         breaker, settings.redis_timeout_s, observe=lambda outcome: REDIS_CALLS.labels(outcome).inc()
     )
+
+
+def state_limits_in_schema(app: FastAPI, batch_max_queries: int, max_enqueue: int) -> None:
+    """The OpenAPI schema states the configured list limits the routes enforce (maxItems)."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = FastAPI.openapi(app)
+            models = schema["components"]["schemas"]
+            models["BatchRequest"]["properties"]["queries"]["maxItems"] = batch_max_queries
+            models["EnqueueRequest"]["properties"]["queries"]["maxItems"] = max_enqueue
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def create_app(
@@ -101,6 +117,7 @@ def create_app(
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    state_limits_in_schema(app, settings.batch_max_queries, queue_config.max_enqueue)
     app.include_router(synthesize.router)
     app.include_router(queue.router)
     app.include_router(health.router)
@@ -108,7 +125,7 @@ def create_app(
         app.include_router(debug.router)
 
     # Added innermost first: the request id is bound before anything else runs.
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodyLimits, max_bytes=settings.max_body_bytes, timeout_s=settings.read_timeout_s)
     if settings.cors_origin_list:
         app.add_middleware(
             CORSMiddleware,

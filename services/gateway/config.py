@@ -17,6 +17,13 @@ class GatewaySettings(BaseServiceSettings):
     port: int = Field(8000, ge=1, le=65535, description="HTTP port of the gateway.")
     cache_ttl_s: int = Field(7 * 24 * 3600, ge=1, description="Seconds a synthesis result stays cached.")
     max_body_bytes: int = Field(64 * 1024, ge=1024, description="Largest request body the API accepts.")
+    read_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        le=600,
+        description="Seconds a request's headers, and then its body, may take to arrive; a connection "
+        "without complete headers by then is closed, a body that is not complete gets 408.",
+    )
     grace_s: float = Field(
         30.0, gt=0, le=600, description="Seconds in-flight requests get to finish after SIGTERM."
     )
