@@ -77,7 +77,8 @@ index: $(STAMP) $(PROTO_STAMP)
 	$(BIN)/synth index build --catalog data/demo/catalog.csv
 
 k8s: $(STAMP)
-	$(BIN)/python -m pytest -q tests/integration/test_k8s_manifests.py
+	$(BIN)/python -m pytest -q tests/integration/test_k8s_manifests.py tests/integration/test_k8s_retriever_shards.py \
+		tests/integration/test_k8s_network_policies.py
 
 # Starts the local stack on free ports itself (models and index from .tailsynth), runs every scenario and
 # writes reports/loadtest.md; about 7 minutes. Pass options through, e.g.
