@@ -62,8 +62,8 @@ class GatewaySettings(BaseServiceSettings):
         ge=1,
         le=100,
         description="Redis timeouts or connection failures in a row after which the gateway stops calling "
-        "Redis for TAILSYNTH_GATEWAY_REDIS_BREAKER_RESET_S; a request waits on Redis at most this many "
-        "times TAILSYNTH_GATEWAY_REDIS_TIMEOUT_S.",
+        "Redis for TAILSYNTH_GATEWAY_REDIS_BREAKER_RESET_S; a request waits on a stalled Redis at most "
+        "this many times TAILSYNTH_GATEWAY_REDIS_TIMEOUT_S.",
     )
     redis_breaker_reset_s: float = Field(
         5.0, gt=0, le=600, description="Seconds the Redis breaker stays open before one trial call."

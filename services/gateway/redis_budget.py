@@ -7,7 +7,8 @@ append, cache store). Here every command and pipeline of the gateway's client mu
 opens and calls fail at once with RedisBreakerOpen (a redis ConnectionError, so the callers' fallbacks
 apply unchanged: a cache miss, pairs to the spool, a 503 from the queue routes). After `reset_s` one trial
 call goes through (half-open): its success closes the breaker, its failure opens it again. A request
-thus waits on Redis at most `failures_to_open * timeout_s` in all, and not at all while the breaker is open.
+thus waits on a stalled Redis at most `failures_to_open * timeout_s` in all, and not at all while the
+breaker is open.
 
 A reply from Redis, even an error reply (a missing consumer group, an unknown script), proves it is alive:
 only timeouts and connection failures count.
@@ -24,10 +25,10 @@ from typing import Any, TypeVar
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
+from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from redis.retry import Retry
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -186,12 +187,14 @@ class BudgetedRedis(Redis):
 
 
 def budgeted_client(url: str, budget: CallBudget) -> BudgetedRedis:
-    """Socket timeouts within the budget, and no retries of redis-py's own: the breaker decides when to retry."""
+    """Socket timeouts within the budget. A timeout is not retried (the breaker decides when to try again);
+    a connection error is, once, at once, on a new connection: after Redis restarts, every pooled
+    connection is dead, and each would otherwise fail one call."""
     client = BudgetedRedis.from_url(
         url,
         socket_timeout=budget.timeout_s,
         socket_connect_timeout=budget.timeout_s,
-        retry=Retry(NoBackoff(), 0),
+        retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
     )
     assert isinstance(client, BudgetedRedis)  # from_url builds cls
     client.budget = budget

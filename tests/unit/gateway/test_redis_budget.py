@@ -127,6 +127,16 @@ async def test_a_dead_redis_opens_the_breaker_without_waiting(
     assert budget.breaker.state is BreakerState.CLOSED
 
 
+async def test_connections_pooled_before_a_redis_restart_cost_no_failure(
+    server: EmbeddedRedis, client: BudgetedRedis, budget: CallBudget, outcomes: list[str]
+) -> None:
+    await client.set("key", "value")  # the pool now holds a connection
+    server.stop()
+    server.start()  # same port, same append-only file: the pooled connection is dead
+    assert await client.get("key") == b"value"
+    assert budget.breaker.failures == 0 and outcomes == ["ok", "ok"]
+
+
 def test_half_open_lets_one_trial_through_at_a_time() -> None:
     now = [100.0]
     changes: list[BreakerState] = []
