@@ -1,8 +1,9 @@
 """Is the system degraded? Backends, Redis, the spool and backends that keep flipping, for /readyz and metrics.
 
 The gateway checks all of them every `health_interval_s` in the background (and on every /readyz), so the
-gauges stay current between scrapes and a backend that goes down and up between two probes is still seen
-to flap. Degraded means the gateway still answers but something needs attention:
+gauges stay current between scrapes and state changes are counted even when nobody asks (a backend down
+for less than one interval can be missed). Degraded means the gateway still answers but something needs
+attention:
 
 - Redis unreachable, or its breaker open: answers are uncached, accepted pairs wait in the spool;
 - the spool holds batches: accepted pairs not yet in the training stream;
