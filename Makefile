@@ -9,7 +9,7 @@ PROTO_STAMP := services/gen/.generated
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run test test-fast lint proto venv vllm-env clean index experiment bench bench-rewriter bench-encoder bench-retriever bench-judge faiss-gpu-check loadtest k8s
+.PHONY: run test test-fast lint proto venv vllm-env clean index experiment bench bench-rewriter bench-encoder bench-retriever bench-judge faiss-gpu-check loadtest soak k8s
 
 venv: $(STAMP)
 
@@ -77,7 +77,8 @@ index: $(STAMP) $(PROTO_STAMP)
 	$(BIN)/synth index build --catalog data/demo/catalog.csv
 
 k8s: $(STAMP)
-	$(BIN)/python -m pytest -q tests/integration/test_k8s_manifests.py
+	$(BIN)/python -m pytest -q tests/integration/test_k8s_manifests.py tests/integration/test_k8s_retriever_shards.py \
+		tests/integration/test_k8s_network_policies.py
 
 # Starts the local stack on free ports itself (models and index from .tailsynth), runs every scenario and
 # writes reports/loadtest.md; about 7 minutes. Pass options through, e.g.
@@ -85,6 +86,15 @@ k8s: $(STAMP)
 LOADTEST_ARGS ?=
 loadtest: $(STAMP) $(PROTO_STAMP)
 	$(BIN)/python loadtests/run_headless.py $(LOADTEST_ARGS)
+
+# Ten minutes of mixed traffic (cache hits, uncached syntheses, batches, the queue) on the local system
+# started on free ports, with the embedded Redis killed once and a gRPC service restarted once (the
+# supervisor brings both back); writes reports/soak.md with requests, failures by status, latency per phase
+# and the accounting of accepted pairs (nothing lost, nothing twice). Not part of `make test`.
+# Options pass through, e.g. make soak SOAK_ARGS="--duration 3m --restart-service retriever".
+SOAK_ARGS ?=
+soak: $(STAMP) $(PROTO_STAMP)
+	$(BIN)/python loadtests/soak.py $(SOAK_ARGS)
 
 # The closed loop on Home Depot (DATA_DIR/home_depot): synthesize over the synthesis queries, train the
 # retriever on the accepted pairs, evaluate base vs trained on held-out queries (~25 min on 2 cores);

@@ -2,7 +2,8 @@
 
 Standard grpc.health.v1 (NOT_SERVING until the model/index is loaded, then kept truthful by a
 periodic probe that runs real work), reflection, an interceptor that turns exceptions into status
-codes and enforces deadlines, and graceful stop: SIGTERM -> NOT_SERVING -> stop(grace) -> close().
+codes, refuses requests that do not decode and enforces deadlines, and graceful stop: SIGTERM ->
+NOT_SERVING -> stop(grace) -> close().
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import grpc
+from google.protobuf.message import DecodeError
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
@@ -87,8 +90,33 @@ class GrpcService(ABC):
             self._executor.shutdown(wait=False, cancel_futures=True)
 
 
+@dataclass(frozen=True)
+class Undecodable:
+    """A request its protobuf type could not parse (truncated bytes, invalid UTF-8 in a string field)."""
+
+    error: str
+
+
+def tolerant(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    """The method's deserializer, returning Undecodable instead of raising.
+
+    gRPC answers UNKNOWN, with the exception's class name as the message, when a deserializer raises;
+    handing the failure to the interceptor lets it answer INVALID_ARGUMENT with a message instead.
+    """
+    if deserializer is None:
+        return None
+
+    def decode(data: bytes) -> Any:
+        try:
+            return deserializer(data)
+        except DecodeError as error:
+            return Undecodable(str(error))
+
+    return decode
+
+
 class ErrorInterceptor(grpc.aio.ServerInterceptor):
-    """Deadline enforcement, metrics and exception -> status mapping for unary RPCs."""
+    """Request decoding, deadline enforcement, metrics and exception -> status mapping for unary RPCs."""
 
     def __init__(self, service: str) -> None:
         self.service = service
@@ -110,6 +138,10 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
             offered = dict(context.invocation_metadata() or ()).get(request_id.HEADER)
             token = request_id.bind(request_id.accept(offered if isinstance(offered, str) else None))
             try:
+                if isinstance(request, Undecodable):
+                    raise InvalidInput(
+                        f"cannot decode the request ({request.error}); string fields must be valid UTF-8"
+                    )
                 remaining = context.time_remaining()
                 return await asyncio.wait_for(inner(request, context), timeout=remaining)
             except grpc.aio.AbortError:
@@ -138,7 +170,7 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
 
         return grpc.unary_unary_rpc_method_handler(
             guarded,
-            request_deserializer=handler.request_deserializer,
+            request_deserializer=tolerant(handler.request_deserializer),
             response_serializer=handler.response_serializer,
         )
 

@@ -11,6 +11,7 @@ from services.core.logging import setup_logging
 from services.core.settings import load_settings
 from services.gateway.app import create_app
 from services.gateway.config import GatewaySettings
+from services.gateway.protocol import with_header_deadline
 from services.pipeline.config import PipelineSettings
 from services.store.config import StoreSettings
 
@@ -27,6 +28,7 @@ def main() -> int:
         app,
         host=settings.host,
         port=settings.port,
+        http=with_header_deadline(settings.read_timeout_s),
         log_level=settings.log_level.lower(),
         access_log=False,
         timeout_graceful_shutdown=int(settings.grace_s),

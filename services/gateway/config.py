@@ -17,6 +17,13 @@ class GatewaySettings(BaseServiceSettings):
     port: int = Field(8000, ge=1, le=65535, description="HTTP port of the gateway.")
     cache_ttl_s: int = Field(7 * 24 * 3600, ge=1, description="Seconds a synthesis result stays cached.")
     max_body_bytes: int = Field(64 * 1024, ge=1024, description="Largest request body the API accepts.")
+    read_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        le=600,
+        description="Seconds a request's headers, and then its body, may take to arrive; a connection "
+        "without complete headers by then is closed, a body that is not complete gets 408.",
+    )
     grace_s: float = Field(
         30.0, gt=0, le=600, description="Seconds in-flight requests get to finish after SIGTERM."
     )
@@ -42,6 +49,41 @@ class GatewaySettings(BaseServiceSettings):
         ge=0,
         description="Requests per minute per API key (a batch counts each query) unless its entry sets "
         "its own; with no keys configured, one shared limit for all callers. 0 = unlimited.",
+    )
+    redis_timeout_s: float = Field(
+        0.5,
+        gt=0,
+        le=30,
+        description="Longest one Redis call on the request path (cache lookup and store, rate limit, pair "
+        "append, queue) may take; past it the request goes on without Redis (uncached, pairs spooled).",
+    )
+    redis_breaker_failures: int = Field(
+        2,
+        ge=1,
+        le=100,
+        description="Redis timeouts or connection failures in a row after which the gateway stops calling "
+        "Redis for TAILSYNTH_GATEWAY_REDIS_BREAKER_RESET_S; a request waits on a stalled Redis at most "
+        "this many times TAILSYNTH_GATEWAY_REDIS_TIMEOUT_S.",
+    )
+    redis_breaker_reset_s: float = Field(
+        5.0, gt=0, le=600, description="Seconds the Redis breaker stays open before one trial call."
+    )
+    health_interval_s: float = Field(
+        5.0,
+        gt=0,
+        le=300,
+        description="Seconds between the gateway's background checks of the backends, Redis and the spool "
+        "(the /readyz fields and the tailsynth_gateway_*_up and spool gauges).",
+    )
+    flap_window_s: float = Field(
+        300.0, gt=0, le=86400, description="Window in which a backend's health state changes are counted."
+    )
+    flap_changes: int = Field(
+        4,
+        ge=2,
+        le=1000,
+        description="State changes within TAILSYNTH_GATEWAY_FLAP_WINDOW_S that make a backend flapping "
+        "(/readyz then reports the gateway degraded).",
     )
     cors_origins: str = Field(
         "", description="Comma-separated origins allowed to call the API from a browser; empty = CORS off."

@@ -7,13 +7,14 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
-from redis.asyncio import Redis
 
 from services.gateway.auth import ANONYMOUS, ApiKey, digest
 from services.gateway.cache import ResultCache
 from services.gateway.config import GatewaySettings
 from services.gateway.metrics import AUTH_FAILURES, RATE_LIMITED
+from services.gateway.monitor import HealthMonitor
 from services.gateway.ratelimit import RateLimiter
+from services.gateway.redis_budget import BudgetedRedis
 from services.pipeline.synthesize import SynthesisPipeline
 from services.store.writer import PairWriter
 from services.worker.queue import QueryQueue
@@ -22,13 +23,14 @@ from services.worker.queue import QueryQueue
 @dataclass
 class Resources:
     settings: GatewaySettings
-    redis: Redis
+    redis: BudgetedRedis  # calls under the gateway's Redis budget and breaker
     pipeline: SynthesisPipeline
     cache: ResultCache
     writer: PairWriter
     queue: QueryQueue
     keys: dict[str, ApiKey]  # by SHA-256 digest; empty: the API is open
     limiter: RateLimiter
+    monitor: HealthMonitor
 
 
 async def get_resources(request: Request) -> Resources:  # async: no thread-pool hop per request

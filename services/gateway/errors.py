@@ -7,13 +7,17 @@ Used by the exception handlers and by the endpoints that report errors inside a 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Iterator
 
 import grpc
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 from redis.exceptions import RedisError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import BaseRoute, Match
 
 from services.gateway.metrics import BACKEND_ERRORS
 from services.pipeline.clients import BackendError
@@ -48,7 +52,36 @@ def failure(error: Exception) -> tuple[int, str]:
     return 500, "internal error; see the gateway log"
 
 
+def _routes(routes: Iterable[BaseRoute]) -> Iterator[BaseRoute]:
+    for route in routes:
+        included = getattr(route, "original_router", None)  # newer FastAPI nests included routers
+        if included is not None:
+            yield from _routes(included.routes)  # (the gateway includes its routers without a prefix)
+        else:
+            yield route
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at the request's path.
+
+    Starlette's 405 names only the methods of the first route matching the path, and GET and POST
+    /v1/queue are two routes.
+    """
+    methods: set[str] = set()
+    for route in _routes(request.app.router.routes):
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return sorted(methods)
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> Response:
+        if error.status_code == 405:
+            error.headers = {**(error.headers or {}), "Allow": ", ".join(allowed_methods(request))}
+        return await http_exception_handler(request, error)
+
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, error: RequestValidationError) -> JSONResponse:
         return JSONResponse({"detail": validation_details(error)}, status_code=422)

@@ -1,4 +1,4 @@
-"""ASGI middleware: request ids, per-route metrics and the request body limit.
+"""ASGI middleware: request ids, per-route metrics and the limits on request bodies.
 
 Plain ASGI rather than BaseHTTPMiddleware, so streamed responses pass through untouched and the
 request id's context reaches the endpoint and everything it awaits.
@@ -6,6 +6,7 @@ request id's context reaches the endpoint and everything it awaits.
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from fastapi.responses import JSONResponse
@@ -48,42 +49,98 @@ class RequestContext:
             request_id.reset(token)
 
 
-class BodyLimit:
-    """Refuse request bodies over a size limit with 413, whether or not Content-Length is sent."""
+BODY_METHODS = {"POST", "PUT", "PATCH"}
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+
+def is_json(content_type: bytes) -> bool:
+    media = content_type.split(b";", 1)[0].strip().lower()
+    return media == b"application/json" or (media.startswith(b"application/") and media.endswith(b"+json"))
+
+
+class BodyLimits:
+    """Request bodies are JSON (else 415), at most max_bytes (else 413, whether or not Content-Length is
+    sent) and complete within timeout_s (else 408 and the connection is closed).
+
+    The body is read here, before routing, and handed on whole: FastAPI answers 400 to any error raised
+    while it reads a body, so a limit enforced inside its reads could not answer with its own status.
+    Bodies are small JSON documents, so holding one in memory costs nothing.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int, timeout_s: float) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.timeout_s = timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["method"] not in BODY_METHODS:
             await self.app(scope, receive, send)
             return
-        length = dict(scope["headers"]).get(b"content-length")
+        headers = dict(scope["headers"])
+        length = headers.get(b"content-length")
+        chunked = b"chunked" in headers.get(b"transfer-encoding", b"").lower()
         if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
-            await self._too_large(send)
+            await _refuse(send, 413, f"request body over {self.max_bytes} bytes")
             return
-        seen = 0
+        if not chunked and (length is None or int(length) == 0):
+            await self.app(scope, receive, send)  # no body: FastAPI says what is missing
+            return
+        content_type = headers.get(b"content-type")
+        if content_type is None or not is_json(content_type):
+            got = content_type.decode("latin-1")[:100] if content_type else "none"
+            await _refuse(
+                send, 415, f"the request body must be JSON: send Content-Type: application/json (got {got})"
+            )
+            return
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                body = await self._read(receive)
+        except TimeoutError:
+            await _refuse(send, 408, f"the request body did not arrive within {self.timeout_s:g}s")
+            return
+        except _TooLarge:
+            await _refuse(send, 413, f"request body over {self.max_bytes} bytes")
+            return
+        except _Disconnected:
+            return
+        delivered = False
 
-        async def limited() -> Message:
-            nonlocal seen
+        async def replay() -> Message:
+            nonlocal delivered
+            if delivered:
+                return await receive()  # what comes next: the client's disconnect
+            delivered = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+    async def _read(self, receive: Receive) -> bytes:
+        chunks: list[bytes] = []
+        seen = 0
+        while True:
             message = await receive()
-            seen += len(message.get("body", b""))
+            if message["type"] == "http.disconnect":
+                raise _Disconnected
+            chunk = message.get("body", b"")
+            seen += len(chunk)
             if seen > self.max_bytes:
                 raise _TooLarge
-            return message
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
 
-        try:
-            await self.app(scope, limited, send)
-        except _TooLarge:
-            await self._too_large(send)
 
-    async def _too_large(self, send: Send) -> None:
-        response = JSONResponse({"detail": f"request body over {self.max_bytes} bytes"}, status_code=413)
-        await response({"type": "http"}, _no_receive, send)
+async def _refuse(send: Send, status: int, detail: str) -> None:
+    # The body was not read (or not all of it): close the connection rather than let the server wait
+    # for, or drain, a body that may never end.
+    response = JSONResponse({"detail": detail}, status_code=status, headers={"Connection": "close"})
+    await response({"type": "http"}, _no_receive, send)
 
 
 class _TooLarge(Exception):
+    pass
+
+
+class _Disconnected(Exception):
     pass
 
 

@@ -7,10 +7,8 @@ and the judgment cache); the acceptance policy turns the scores into one judgmen
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 
 import grpc
-from google.protobuf.message import DecodeError
 
 from services.core.errors import InvalidInput
 from services.core.grpc_server import GrpcService
@@ -40,25 +38,8 @@ LABELS = {
 PROBE: Pair = ("drill", "cordless drill", PairKind.QUERY_REWRITE)
 
 
-@dataclass(frozen=True)
-class Undecodable:
-    """A Judge request protobuf could not parse (invalid UTF-8 in a string field, truncated bytes)."""
-
-    error: str
-
-
-def decode_request(data: bytes) -> judge_pb2.JudgeRequest | Undecodable:
-    # gRPC answers UNKNOWN when a deserializer raises; parsing here lets Judge answer INVALID_ARGUMENT.
-    try:
-        return judge_pb2.JudgeRequest.FromString(data)
-    except DecodeError as error:
-        return Undecodable(str(error))
-
-
-def validate_pairs(request: judge_pb2.JudgeRequest | Undecodable, max_pairs: int) -> list[Pair]:
+def validate_pairs(request: judge_pb2.JudgeRequest, max_pairs: int) -> list[Pair]:
     """Cleaned pairs; text beyond JUDGED_TEXT_CHARS is cut off (the judges would not read it)."""
-    if isinstance(request, Undecodable):
-        raise InvalidInput(f"cannot decode the request ({request.error}); query and text must be valid UTF-8")
     if not request.pairs:
         raise InvalidInput("pairs is empty")
     if len(request.pairs) > max_pairs:
@@ -125,19 +106,7 @@ class JudgeService(GrpcService, judge_pb2_grpc.JudgeServicer):
         ]
 
     def register(self, server: grpc.aio.Server) -> None:
-        handlers = {
-            "Judge": grpc.unary_unary_rpc_method_handler(
-                self.Judge,
-                request_deserializer=decode_request,
-                response_serializer=judge_pb2.JudgeResponse.SerializeToString,
-            ),
-            "Describe": grpc.unary_unary_rpc_method_handler(
-                self.Describe,
-                request_deserializer=common_pb2.DescribeRequest.FromString,
-                response_serializer=common_pb2.ServiceInfo.SerializeToString,
-            ),
-        }
-        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(self.full_name, handlers),))
+        judge_pb2_grpc.add_JudgeServicer_to_server(self, server)
 
     async def load(self) -> None:
         await asyncio.gather(*(scorer.load() for scorer in self.scorers))
@@ -181,9 +150,7 @@ class JudgeService(GrpcService, judge_pb2_grpc.JudgeServicer):
         return per_pair
 
     async def Judge(
-        self,
-        request: judge_pb2.JudgeRequest | Undecodable,
-        context: grpc.aio.ServicerContext,
+        self, request: judge_pb2.JudgeRequest, context: grpc.aio.ServicerContext
     ) -> judge_pb2.JudgeResponse:
         pairs = validate_pairs(request, self.settings.max_pairs)
         scored = await self.score(pairs)

@@ -20,7 +20,11 @@ class QueryItem(BaseModel):
     query: Annotated[
         StrictStr,
         Field(
-            max_length=MAX_QUERY_CHARS, description="The shopper's search query.", examples=["cordless drill"]
+            max_length=MAX_QUERY_CHARS,
+            description="The shopper's search query; not empty, not only whitespace.",
+            examples=["cordless drill"],
+            # Enforced by _meaningful (for its message); stated here so the schema says so too.
+            json_schema_extra={"minLength": 1, "pattern": r"\S"},
         ),
     ]
     num_rewrites: StrictInt = Field(4, ge=1, le=16, description="Rewrites to ask the LLM for.")

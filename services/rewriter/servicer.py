@@ -13,6 +13,7 @@ from services.core.grpc_server import GrpcService
 from services.core.metrics import GRPC_ITEMS
 from services.core.text import clean, normalize_query
 from services.gen.synth.v1 import common_pb2, rewriter_pb2, rewriter_pb2_grpc
+from services.retriever.catalog import MAX_FIELD_CHARS
 from services.rewriter.config import RewriterSettings
 from services.rewriter.engine import ENGINES, LLMEngine, Proposal, RewriteEngine, RewriteInput
 from services.rewriter.parsing import Dropped
@@ -22,6 +23,8 @@ log = logging.getLogger(__name__)
 # Leave this much of the caller's deadline for merging and the reply.
 DEADLINE_MARGIN_S = 0.2
 MAX_FEEDBACK = 20
+# Feedback is the titles of retrieved products: never longer than a catalog title may be.
+MAX_FEEDBACK_CHARS = MAX_FIELD_CHARS["title"]
 PROBE_DEADLINE_S = 60.0
 
 ENGINE_FAILURES = Counter(
@@ -145,6 +148,10 @@ class RewriterService(GrpcService, rewriter_pb2_grpc.RewriterServicer):
             raise InvalidInput(f"num_rewrites must be between 1 and {self.settings.max_num_rewrites}")
         if len(request.feedback) > MAX_FEEDBACK:
             raise InvalidInput(f"at most {MAX_FEEDBACK} feedback titles")
+        feedback = tuple(clean(title) for title in request.feedback)
+        for i, title in enumerate(feedback):
+            if len(title) > MAX_FEEDBACK_CHARS:
+                raise InvalidInput(f"feedback[{i}] is longer than {MAX_FEEDBACK_CHARS} characters")
         self.require_loaded()
         remaining = context.time_remaining()
         deadline = max(remaining - DEADLINE_MARGIN_S, 0.1) if remaining is not None else None
@@ -154,7 +161,7 @@ class RewriterService(GrpcService, rewriter_pb2_grpc.RewriterServicer):
                 n=request.num_rewrites,
                 seed=request.seed if request.HasField("seed") else None,
                 deadline_s=deadline,
-                feedback=tuple(clean(title)[:512] for title in request.feedback if clean(title)),
+                feedback=tuple(title for title in feedback if title),
             )
         )
         if len(failures) == len(self.engines):

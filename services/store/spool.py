@@ -38,6 +38,15 @@ class Spool:
             return []
         return sorted(self.directory.glob("*.jsonl"))
 
+    def oldest_age_s(self, batches: list[Path] | None = None) -> float | None:
+        """Seconds since the oldest batch (of `batches`, default all) was spooled; None when there is none."""
+        for path in self.batches() if batches is None else batches:
+            try:
+                return max(time.time() - path.stat().st_mtime, 0.0)
+            except FileNotFoundError:  # replayed meanwhile
+                continue
+        return None
+
     def read(self, path: Path) -> list[dict[str, str]]:
         """The batch's entries; [] when another process already replayed and removed it."""
         try:

@@ -1,5 +1,5 @@
 """Nothing is lost when parts fail: the whole system on loopback, with workers killed, Redis restarted
-and the judge stopped while it runs.
+or paused and the judge stopped while it runs.
 
 Every pair a worker or the gateway reported as accepted must end up in the Parquet store exactly once.
 """
@@ -20,6 +20,7 @@ import pytest
 import redis
 
 from services.cli.system import LocalSystem, Ports
+from services.gateway.config import GatewaySettings
 
 pytestmark = pytest.mark.slow
 
@@ -171,6 +172,64 @@ def test_redis_restart_mid_run_loses_no_pair(system: LocalSystem, api: httpx.Cli
     assert client.xlen(DEAD) == 0
 
 
+def redis_budget_s() -> float:
+    """The longest the gateway's defaults let one request wait on Redis in all."""
+    fields = GatewaySettings.model_fields
+    return float(fields["redis_breaker_failures"].default * fields["redis_timeout_s"].default)
+
+
+def test_a_paused_redis_costs_a_request_no_more_than_the_redis_budget(
+    system: LocalSystem, api: httpx.Client
+) -> None:
+    """Redis SIGSTOPped: it accepts connections and answers nothing. Requests still succeed, uncached,
+    and spend at most the Redis budget (plus scheduling slack) beyond their own synthesis time."""
+    assert system.redis is not None and system.redis.process is not None
+    slack_s = 1.5  # two busy cores; without the budget each Redis call waited 5 s
+    cached_query = {"query": "patio umbrella", "num_rewrites": 2, "top_k": 10}
+    api.post("/v1/synthesize", json=cached_query).raise_for_status()
+    assert api.post("/v1/synthesize", json=cached_query).json()["cached"] is True
+
+    pid = system.redis.process.pid
+    os.kill(pid, signal.SIGSTOP)
+    accepted: set[str] = set()
+    overheads: dict[str, float] = {}
+    try:
+        for query in [
+            "cordless leaf blower",
+            "bathroom vanity mirror",
+            "cedar fence picket",
+            "patio umbrella",
+        ]:
+            body = {"query": query, "num_rewrites": 2, "top_k": 10}
+            started = time.monotonic()
+            response = api.post("/v1/synthesize", json=body)
+            elapsed = time.monotonic() - started
+            assert response.status_code == 200, response.text
+            result = response.json()
+            assert result["cached"] is False, "Redis is paused: nothing can come from the cache"
+            overheads[query] = elapsed - result["timings_ms"]["total"] / 1000
+            accepted |= {p["pair_id"] for p in result["pairs"] if p["accepted"]}
+        started = time.monotonic()
+        queue = api.get("/v1/queue")
+        overheads["GET /v1/queue"] = time.monotonic() - started
+        assert queue.status_code == 503 and int(queue.headers["retry-after"]) > 0, queue.text
+        ready = api.get("/readyz")
+        assert ready.status_code == 200 and ready.json()["checks"]["redis"] is False
+        health = ready.json()
+        assert health["status"] == "degraded" and health["redis"]["breaker"] != "closed", health
+        assert health["spool"]["batches"] > 0 and health["spool"]["oldest_age_s"] >= 0
+        reasons = {reason.split(" ")[0] for reason in health["degraded"]}
+        assert {"redis", str(health["spool"]["batches"])} <= reasons, health
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    budget = redis_budget_s()
+    assert max(overheads.values()) <= budget + slack_s, f"beyond the synthesis time: {overheads}"
+    assert accepted, "no accepted pair while Redis was paused; the test would prove nothing"
+    assert_stored_exactly_once(system, accepted)
+    wait_for(lambda: api.get("/readyz").json()["status"] == "ready", 30, "the spool to drain, Redis back")
+    wait_for(lambda: api.post("/v1/synthesize", json=cached_query).json()["cached"], 30, "cache hits again")
+
+
 def test_a_stopped_judge_gives_503_with_retry_after_and_recovery_needs_no_restart(
     system: LocalSystem, api: httpx.Client
 ) -> None:
@@ -188,7 +247,9 @@ def test_a_stopped_judge_gives_503_with_retry_after_and_recovery_needs_no_restar
     assert int(response.headers["retry-after"]) > 0
     assert "judge" in response.json()["detail"]
     assert elapsed < 20, f"503 took {elapsed:.1f}s, beyond the judge deadline"
-    assert api.get("/readyz").status_code == 503
+    ready = api.get("/readyz")
+    assert ready.status_code == 503 and ready.json()["status"] == "unavailable"
+    assert ready.json()["checks"]["judge"] is False
 
     # Queued work waits for the judge instead of failing into the dead-letter stream.
     (job_id,) = enqueue(api, ["stainless sink"])
@@ -206,3 +267,6 @@ def test_a_stopped_judge_gives_503_with_retry_after_and_recovery_needs_no_restar
     )
     wait_for(lambda: job_id in done_records(client), 120, "the waiting query to be done")
     assert client.xlen(DEAD) == 0
+    # Down and up again: two state changes seen (more only if a probe failed meanwhile).
+    health = api.get("/readyz").json()
+    assert health["state_changes"]["judge"] >= 2 and health["status"] == "ready", health

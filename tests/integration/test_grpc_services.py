@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import grpc
@@ -140,6 +140,24 @@ def test_bad_search_requests_are_invalid_argument(
         stub.Search(retriever_pb2.SearchRequest(texts=texts, top_k=top_k), timeout=10)
     assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert message in error.value.details()
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [(lambda b: b.replace(b"XXXX", b"\xc3\x28"), "valid UTF-8"), (lambda b: b[:-3], "cannot decode")],
+    ids=["invalid-utf8", "truncated"],
+)
+def test_undecodable_search_requests_are_invalid_argument(
+    servers: dict, damage: Callable[[bytes], bytes], message: str
+) -> None:
+    channel = servers["retriever"][0]
+    raw = channel.unary_unary("/synth.v1.Retriever/Search", request_serializer=lambda b: b)
+    encoded = retriever_pb2.SearchRequest(texts=["drill XXXX"], top_k=3).SerializeToString()
+    with pytest.raises(grpc.RpcError) as error:
+        raw(damage(encoded), timeout=10)
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert message in error.value.details() and "Exception" not in error.value.details()
+    assert health(channel) == health_pb2.HealthCheckResponse.SERVING
 
 
 def test_deadlines_are_honoured(servers: dict) -> None:

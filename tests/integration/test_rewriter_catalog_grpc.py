@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import grpc
 import pytest
@@ -87,4 +87,40 @@ def test_health_stays_serving_when_the_probe_query_needs_no_rewrite(rewriter: gr
     # The health probe asks for rewrites of "drill", which the catalog leaves alone: several idle probe
     # intervals later the server must still say SERVING.
     time.sleep(2.0)
+    assert status(rewriter) == SERVING
+
+
+@pytest.mark.parametrize(
+    ("feedback", "message"),
+    [
+        (["Voltra Drill"] * 21, "at most 20 feedback titles"),
+        (["Voltra Drill", "x" * 100_000], "feedback[1] is longer than 512 characters"),
+    ],
+)
+def test_oversized_feedback_is_invalid_argument(
+    rewriter: grpc.Channel, feedback: list[str], message: str
+) -> None:
+    stub = rewriter_pb2_grpc.RewriterStub(rewriter)
+    with pytest.raises(grpc.RpcError) as error:
+        stub.Rewrite(
+            rewriter_pb2.RewriteRequest(query="drill", num_rewrites=1, feedback=feedback), timeout=10
+        )
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert message in error.value.details()
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [(lambda b: b.replace(b"XXXX", b"\xc3\x28"), "valid UTF-8"), (lambda b: b[:-3], "cannot decode")],
+    ids=["invalid-utf8", "truncated"],
+)
+def test_undecodable_requests_are_invalid_argument(
+    rewriter: grpc.Channel, damage: Callable[[bytes], bytes], message: str
+) -> None:
+    raw = rewriter.unary_unary("/synth.v1.Rewriter/Rewrite", request_serializer=lambda b: b)
+    encoded = rewriter_pb2.RewriteRequest(query="drill XXXX", num_rewrites=1).SerializeToString()
+    with pytest.raises(grpc.RpcError) as error:
+        raw(damage(encoded), timeout=10)
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert message in error.value.details() and "Exception" not in error.value.details()
     assert status(rewriter) == SERVING

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Literal
 
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
@@ -23,12 +24,37 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-class Readiness(BaseModel):
-    ready: bool
-    checks: dict[str, bool] = Field(description="rewriter, retriever, judge (required) and redis (reported).")
-    spooled_batches: int = Field(
-        description="Batches of accepted pairs waiting for Redis in the local spool."
+class RedisHealth(BaseModel):
+    reachable: bool = Field(description="Redis answered a PING within the gateway's Redis budget.")
+    breaker: Literal["closed", "half_open", "open"] = Field(
+        description="closed: Redis is called; open: calls fail at once (after repeated failures) until one "
+        "trial call (half_open) succeeds."
     )
+
+
+class SpoolHealth(BaseModel):
+    batches: int = Field(description="Batches of accepted pairs waiting in the local spool for Redis.")
+    oldest_age_s: float | None = Field(description="How long the oldest batch has waited; null when empty.")
+
+
+class Readiness(BaseModel):
+    ready: bool = Field(description="Every backend service answers SERVING (the HTTP status is 200 iff so).")
+    status: Literal["ready", "degraded", "unavailable"] = Field(
+        description="ready: all is well; degraded: serving, but see `degraded`; unavailable: a backend "
+        "service is not SERVING (503)."
+    )
+    degraded: list[str] = Field(
+        description="Why the gateway is degraded: Redis unreachable, accepted pairs waiting in the spool, a "
+        "backend flapping. Empty when ready."
+    )
+    checks: dict[str, bool] = Field(description="rewriter, retriever, judge (required) and redis (reported).")
+    redis: RedisHealth
+    spool: SpoolHealth
+    state_changes: dict[str, int] = Field(
+        description="Health state changes of each backend within the flap window "
+        "(TAILSYNTH_GATEWAY_FLAP_WINDOW_S); TAILSYNTH_GATEWAY_FLAP_CHANGES of them is flapping."
+    )
+    spooled_batches: int = Field(description="Same as spool.batches (kept for existing probes and scripts).")
     pipeline_version: str | None = Field(
         None,
         description="The version new syntheses are made and cached under (tailsynth version + hash of "
@@ -42,17 +68,12 @@ class Readiness(BaseModel):
     responses={503: {"model": Readiness, "description": "A backend service is not SERVING."}},
 )
 async def readyz(resources: ResourcesDep) -> JSONResponse:
-    """Readiness: 200 when every backend service answers SERVING.
+    """Readiness: 200 when every backend service answers SERVING, 503 otherwise.
 
-    Redis is reported but not required: without it synthesis still answers (uncached) and accepted
-    pairs wait in the local spool (`spooled_batches`) until it is back.
+    Redis, the spool and flapping backends do not change the status code (without Redis synthesis still
+    answers, uncached, and accepted pairs wait in the spool; taking every gateway out of a load balancer
+    would not bring Redis back); they are reported in `status` and `degraded`.
     """
-
-    async def redis_ok() -> bool:
-        try:
-            return bool(await asyncio.wait_for(resources.redis.ping(), timeout=2.0))
-        except Exception:
-            return False
 
     async def version() -> str | None:
         try:
@@ -60,17 +81,19 @@ async def readyz(resources: ResourcesDep) -> JSONResponse:
         except Exception:
             return None
 
-    backends, redis, pipeline_version = await asyncio.gather(
-        resources.pipeline.healthy(), redis_ok(), version()
-    )
-    ready = all(backends.values())
+    health, pipeline_version = await asyncio.gather(resources.monitor.check(), version())
     body = Readiness(
-        ready=ready,
-        checks={**backends, "redis": redis},
-        spooled_batches=len(resources.writer.spool.batches()),
+        ready=health.ready,
+        status=health.status,
+        degraded=health.degraded,
+        checks={**health.backends, "redis": health.redis_reachable},
+        redis=RedisHealth(reachable=health.redis_reachable, breaker=health.breaker.value),
+        spool=SpoolHealth(batches=health.spooled_batches, oldest_age_s=health.spool_oldest_age_s),
+        state_changes=health.changes,
+        spooled_batches=health.spooled_batches,
         pipeline_version=pipeline_version,
     )
-    return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
+    return JSONResponse(body.model_dump(), status_code=200 if health.ready else 503)
 
 
 @router.get(

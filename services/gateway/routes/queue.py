@@ -13,7 +13,12 @@ ERRORS: dict[int | str, dict[str, object]] = {
     400: {"model": ErrorBody, "description": "The body could not be read (not UTF-8)."},
     401: {"model": ErrorBody, "description": "No API key, or an unknown one (when keys are configured)."},
     429: {"model": ErrorBody, "description": "The API key's rate limit is reached; retry after Retry-After."},
+    408: {"model": ErrorBody, "description": "The request body did not arrive in time."},
     413: {"model": ErrorBody, "description": "Request body too large."},
+    415: {
+        "model": ErrorBody,
+        "description": "The body is not sent as JSON (Content-Type: application/json).",
+    },
     422: {"model": ErrorBody, "description": "Invalid queries, or more than the configured batch limit."},
     503: {"model": ErrorBody, "description": "Redis is unavailable; retry after Retry-After seconds."},
 }

@@ -27,7 +27,9 @@ router = APIRouter()
 _ERRORS = {
     400: "The body could not be read (not UTF-8).",
     401: "No API key, or an unknown one (only when API keys are configured).",
+    408: "The request body did not arrive in time (TAILSYNTH_GATEWAY_READ_TIMEOUT_S).",
     413: "Request body too large.",
+    415: "The body is not sent as JSON (Content-Type must be application/json).",
     422: "Invalid request (unknown field, wrong type, empty or over-long query, out-of-range value).",
     429: "The API key's rate limit is reached; retry after Retry-After seconds.",
     502: "A backend service failed.",
@@ -61,7 +63,7 @@ def _event(payload: BaseModel) -> bytes:
 @router.post(
     "/v1/synthesize",
     response_model=SynthesisResult,
-    responses=_responses(400, 401, 413, 422, 429, 502, 503, 504),
+    responses=_responses(400, 401, 408, 413, 415, 422, 429, 502, 503, 504),
 )
 async def synthesize_one(
     body: SynthesizeRequest, resources: ResourcesDep, _: ApiKeyDep
@@ -89,7 +91,7 @@ async def synthesize_one(
             "would have answered.",
             "content": {"text/event-stream": {"schema": _EVENT_SCHEMA}},
         },
-        **_responses(400, 401, 413, 422, 429, 502, 503, 504),
+        **_responses(400, 401, 408, 413, 415, 422, 429, 502, 503, 504),
     },
 )
 async def synthesize_stream(
@@ -116,7 +118,9 @@ async def synthesize_stream(
 
 
 @router.post(
-    "/v1/synthesize:batch", response_model=BatchResponse, responses=_responses(400, 401, 413, 422, 429)
+    "/v1/synthesize:batch",
+    response_model=BatchResponse,
+    responses=_responses(400, 401, 408, 413, 415, 422, 429),
 )
 async def synthesize_batch(body: BatchRequest, resources: ResourcesDep, key: ApiKeyDep) -> BatchResponse:
     """Synthesize several queries (up to the configured limit) in one request.

@@ -77,6 +77,62 @@ def test_oversized_body_gets_413(client: TestClient) -> None:
     assert "bytes" in response.json()["detail"]
 
 
+def test_a_chunked_body_over_the_limit_gets_413(client: TestClient) -> None:
+    def chunks() -> Iterator[bytes]:
+        yield b'{"query": "'
+        for _ in range(100):
+            yield b"d" * 1000
+        yield b'"}'
+
+    response = client.post("/v1/synthesize", content=chunks(), headers={"content-type": "application/json"})
+    assert response.status_code == 413, response.text  # FastAPI alone answers 400 here
+    assert "over 65536 bytes" in response.json()["detail"]
+    assert response.headers["connection"] == "close"
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", None])
+def test_json_under_another_content_type_gets_415(client: TestClient, content_type: str | None) -> None:
+    headers = {"content-type": content_type} if content_type else {}
+    response = client.post("/v1/synthesize", content=b'{"query": "drill"}', headers=headers)
+    assert response.status_code == 415, response.text
+    assert "application/json" in response.json()["detail"]
+    assert client.post("/v1/queue", content=b'{"queries": []}', headers=headers).status_code == 415
+
+
+@pytest.mark.parametrize("content_type", ["application/json; charset=utf-8", "application/vnd.api+json"])
+def test_json_media_types_with_parameters_or_suffixes_are_read(client: TestClient, content_type: str) -> None:
+    response = client.post("/v1/synthesize", content=b'{"query": ""}', headers={"content-type": content_type})
+    assert response.status_code == 422 and "empty" in response.text
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("DELETE", "/v1/queue", "GET, POST"),
+        ("PUT", "/v1/queue", "GET, POST"),
+        ("GET", "/v1/synthesize", "POST"),
+    ],
+)
+def test_405_lists_every_allowed_method(client: TestClient, method: str, path: str, allowed: str) -> None:
+    response = client.request(method, path)
+    assert response.status_code == 405
+    assert response.headers["allow"] == allowed
+    assert response.json()["detail"] == "Method Not Allowed"
+
+
+def test_openapi_states_the_limits_the_server_enforces(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    models = spec["components"]["schemas"]
+    query = models["SynthesizeRequest"]["properties"]["query"]
+    assert (query["minLength"], query["maxLength"], query["pattern"]) == (1, 512, r"\S")
+    assert models["BatchRequest"]["properties"]["queries"]["maxItems"] == 32
+    assert models["EnqueueRequest"]["properties"]["queries"]["maxItems"] == 3  # the fixture's max_enqueue
+    assert models["EnqueueRequest"]["properties"]["queries"]["minItems"] == 1
+    for status in ("408", "413", "415", "422"):
+        assert status in spec["paths"]["/v1/synthesize"]["post"]["responses"]
+        assert status in spec["paths"]["/v1/queue"]["post"]["responses"]
+
+
 def test_unreachable_backends_give_503_with_retry_after_not_a_stack_trace(client: TestClient) -> None:
     response = client.post("/v1/synthesize", json={"query": "cordless drill"})
     assert response.status_code == 503
@@ -117,6 +173,10 @@ def test_readyz_is_503_when_nothing_answers_and_healthz_is_200(client: TestClien
     assert ready.json()["checks"] == {"rewriter": False, "retriever": False, "judge": False, "redis": False}
     assert ready.json()["spooled_batches"] == 0
     assert ready.json()["pipeline_version"] is None  # no backend can describe itself
+    assert ready.json()["status"] == "unavailable"
+    assert ready.json()["redis"]["reachable"] is False
+    assert ready.json()["spool"] == {"batches": 0, "oldest_age_s": None}
+    assert [reason.split(" (")[0] for reason in ready.json()["degraded"]] == ["redis unreachable"]
 
 
 def test_openapi_documents_the_synthesis_endpoint(client: TestClient) -> None:
