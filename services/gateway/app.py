@@ -19,8 +19,9 @@ from services.gateway.deps import Resources
 from services.gateway.errors import install_error_handlers
 from services.gateway.middleware import BodyLimit, RequestContext
 from services.gateway.ratelimit import RateLimiter
-from services.gateway.routes import debug, health, queue, synthesize
+from services.gateway.routes import debug, health, product, queue, synthesize
 from services.pipeline.config import PipelineSettings
+from services.pipeline.product_queries import ProductQueries
 from services.pipeline.synthesize import SynthesisPipeline
 from services.store.config import StoreSettings
 from services.store.spool import Spool
@@ -55,6 +56,7 @@ def create_app(
             settings=settings,
             redis=redis,
             pipeline=pipeline,
+            products=ProductQueries(pipeline),
             cache=ResultCache(redis, settings.cache_ttl_s),
             writer=writer,
             queue=QueryQueue(redis, queue_config),
@@ -79,6 +81,7 @@ def create_app(
     )
     install_error_handlers(app)
     app.include_router(synthesize.router)
+    app.include_router(product.router)
     app.include_router(queue.router)
     app.include_router(health.router)
     if settings.debug_page:

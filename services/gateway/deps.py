@@ -14,6 +14,7 @@ from services.gateway.cache import ResultCache
 from services.gateway.config import GatewaySettings
 from services.gateway.metrics import AUTH_FAILURES, RATE_LIMITED
 from services.gateway.ratelimit import RateLimiter
+from services.pipeline.product_queries import ProductQueries
 from services.pipeline.synthesize import SynthesisPipeline
 from services.store.writer import PairWriter
 from services.worker.queue import QueryQueue
@@ -24,6 +25,7 @@ class Resources:
     settings: GatewaySettings
     redis: Redis
     pipeline: SynthesisPipeline
+    products: ProductQueries
     cache: ResultCache
     writer: PairWriter
     queue: QueryQueue
