@@ -41,6 +41,11 @@ class Finished(BaseModel):
     def ok(self) -> bool:
         return self.status == 200
 
+    @property
+    def done(self) -> bool:
+        """Nothing left to do: a re-run skips it."""
+        return self.ok
+
     def key(self) -> Key:
         raise NotImplementedError
 
@@ -72,6 +77,13 @@ class ProductEntry(Finished):
     dropped: dict[str, int] = Field(default_factory=dict, description="Dropped queries by reason.")
     generated_by_style: dict[str, int] = Field(default_factory=dict)
     kept_by_style: dict[str, int] = Field(default_factory=dict)
+    failures: list[str] = Field(
+        default_factory=list, description="style: engine: error, for each style a rewrite engine failed"
+    )
+
+    @property
+    def done(self) -> bool:
+        return self.ok and not self.failures
 
     def key(self) -> Key:
         return (
@@ -117,7 +129,7 @@ def read_journal(path: Path, model: type[E] = JournalEntry) -> list[E]:  # type:
 
 
 def done_under(entries: Iterable[Finished], version: str) -> set[Key]:
-    return {e.key() for e in entries if e.ok and e.pipeline_version == version}
+    return {e.key() for e in entries if e.done and e.pipeline_version == version}
 
 
 def plan(

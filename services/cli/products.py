@@ -98,6 +98,7 @@ class ProductTally:
     skipped: int
     done: int = 0
     failed: int = 0
+    incomplete: int = 0  # done, but a rewrite engine failed for a style: the next run does it again
     generated: int = 0
     kept: int = 0
     by_retrieval: int = 0
@@ -116,6 +117,7 @@ class ProductTally:
             self.failed += 1
             return
         self.done += 1
+        self.incomplete += bool(entry.failures)
         self.generated += entry.generated
         self.kept += entry.kept
         self.by_retrieval += entry.by_retrieval
@@ -143,7 +145,8 @@ class ProductTally:
         return (
             f"[{'#' * filled}{'.' * (width - filled)}] {finished}/{self.total} products"
             f" · {self.kept}/{self.generated} queries kept · {self.accepted} accepted pairs"
-            f" · {self.failed} failed · dropped: {drops} · {rate:.3f} products/s · ETA {eta}"
+            f" · {self.failed} failed · {self.incomplete} incomplete · dropped: {drops}"
+            f" · {rate:.3f} products/s · ETA {eta}"
         )
 
 
@@ -175,6 +178,7 @@ async def _attempt(
     entry.generated_by_style = dict(Counter(c["style"] for c in candidates))
     entry.kept_by_style = dict(Counter(c["style"] for c in candidates if c["kept"]))
     entry.accepted = body["accepted_count"]
+    entry.failures = [f"{f['style']}: {f['engine']}: {f['error']}" for f in body.get("failures", [])]
     for synthesis in body["syntheses"]:
         entry.new += synthesis["new"]
         entry.duplicates += synthesis["duplicates"]
@@ -195,7 +199,8 @@ def summary(
     elapsed = tally.elapsed
     return (
         f"{path}: {tally.done} products synthesized, {tally.skipped} skipped (done before under this "
-        f"pipeline version), {tally.failed} failed"
+        f"pipeline version), {tally.failed} failed, {tally.incomplete} incomplete (a rewrite engine failed for "
+        "a style: done again next run)"
         + (f", {left} not started" if left else "")
         + f"; {len(sample.products)} drawn of {sample.total} products"
         + (f", {bad} rows skipped ({bad_text})" if bad else "")
@@ -230,9 +235,12 @@ async def _from_catalog(
         chosen = todo if limit is None else todo[:limit]
 
         async def work(item: ProductItem) -> ProductEntry:
-            return await with_retries(
+            entry = await with_retries(
                 lambda: _attempt(client, item, version), lambda: entry_of(item, version)
             )
+            if entry.ok and entry.failures:  # listed with the failures; the next run does it again
+                run.failed.append(f"{item.product_id}: incomplete: {'; '.join(entry.failures)}")
+            return entry
 
         with journal.open_journal(journal_path) as handle:
             tally = ProductTally(total=len(chosen), skipped=skipped)

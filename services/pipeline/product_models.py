@@ -108,10 +108,23 @@ class ProductSynthesis(BaseModel):
     spooled: int = Field(0, description="Accepted pairs waiting in the spool while Redis is unreachable.")
 
 
+class StyleFailure(BaseModel):
+    """A rewrite engine that failed while writing a style's queries (the other engines' still count)."""
+
+    style: str
+    engine: str
+    error: str
+
+
 class ProductResult(BaseModel):
     product_id: str
     title: str
     candidates: list[GeneratedQuery] = Field(description="Every generated query, kept or dropped.")
+    failures: list[StyleFailure] = Field(
+        default_factory=list,
+        description="Rewrite engines that failed for a style (a timeout on a busy machine, ...): that style "
+        "has fewer queries; the CLI does the product again on its next run.",
+    )
     syntheses: list[ProductSynthesis] = Field(description="One per kept query.")
     generated: int
     kept: int

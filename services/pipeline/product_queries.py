@@ -33,6 +33,7 @@ from services.pipeline.product_models import (
     ProductItem,
     ProductResult,
     ProductSynthesis,
+    StyleFailure,
 )
 from services.pipeline.synthesize import SynthesisPipeline, SynthesisRequest
 
@@ -102,7 +103,8 @@ class ProductQueries:
         product = product_of(item)
         clock = _Clock()
         version = await self.pipeline.version()
-        queries = await self.generate(product, item)
+        failures: list[StyleFailure] = []
+        queries = await self.generate(product, item, failures)
         lap = clock.lap("generate", clock.started)
         await self.round_trip(product, queries, item.top_k)
         lap = clock.lap("round_trip", lap)
@@ -121,6 +123,7 @@ class ProductQueries:
             product_id=product.id,
             title=product.title,
             candidates=[q.shown(product.id) for q in queries],
+            failures=failures,
             syntheses=syntheses,
             generated=len(queries),
             kept=len(kept),
@@ -130,7 +133,9 @@ class ProductQueries:
             pipeline_version=version,
         )
 
-    async def generate(self, product: Product, item: ProductItem) -> list[_Query]:
+    async def generate(
+        self, product: Product, item: ProductItem, failures: list[StyleFailure] | None = None
+    ) -> list[_Query]:
         """Every query the styles asked for give, the rewriter's dropped ones with their reasons; a query
         that another style already wrote is dropped as a duplicate."""
         wanted: list[str] = [s for s in STYLES if s in item.styles]
@@ -146,6 +151,10 @@ class ProductQueries:
         )
         queries: list[_Query] = []
         for style, answer in zip(asked, answers, strict=True):
+            if failures is not None:
+                failures += [
+                    StyleFailure(style=style, engine=f.engine, error=f.error) for f in answer.failures
+                ]
             written = [_Query(style, c.text, c.source) for c in answer.candidates]
             if style in wanted:
                 queries += written

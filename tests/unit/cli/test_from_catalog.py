@@ -51,6 +51,8 @@ def test_a_product_is_done_once_per_version_and_parameters() -> None:
     assert skipped == 1 and [i.product_id for i in todo] == [i.product_id for i in sample[1:]]
     todo, skipped = plan(sample, done_under(entries, "v2"), key_of)  # a new pipeline: all again
     assert skipped == 0
+    incomplete = done.model_copy(update={"failures": ["need: hf: timeout"]})
+    assert done_under([incomplete], "v1") == set()  # a style's engine failed: done again
     other = Options(["keywords"], 2, 20, 4, 13)
     assert key_of(item_of(PRODUCTS[0], other)) != key_of(sample[0])
 

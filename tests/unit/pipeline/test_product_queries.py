@@ -11,7 +11,7 @@ from services.gen.synth.v1 import common_pb2
 from services.pipeline.config import PipelineSettings
 from services.pipeline.domain import Hit, Judgment, PairKind, Product, RewriteCandidate, Rewritten
 from services.pipeline.ids import pair_id
-from services.pipeline.models import DroppedCandidate, SynthesisResult
+from services.pipeline.models import DroppedCandidate, EngineFailure, SynthesisResult
 from services.pipeline.product_models import ProductItem
 from services.pipeline.product_queries import ProductQueries
 from services.pipeline.synthesize import SynthesisPipeline
@@ -184,3 +184,14 @@ async def test_a_product_whose_queries_are_all_dropped_synthesizes_nothing(produ
     result = await products.run(item(styles=["need"]), store)
     assert result.kept == 0 and result.syntheses == [] and stored == []
     assert result.dropped == {"round_trip_failed": 2, "too_long": 1}
+
+
+async def test_a_style_whose_engine_failed_is_reported(products: ProductQueries) -> None:
+    products.pipeline.rewriter.written["product_need_v1"] = Rewritten(  # type: ignore[attr-defined]
+        [], failures=[EngineFailure(engine="hf", error="timeout: no answer within 59.8s")]
+    )
+    result = await products.run(item(styles=["keywords", "need"]))
+    assert [(f.style, f.engine, f.error) for f in result.failures] == [
+        ("need", "hf", "timeout: no answer within 59.8s")
+    ]
+    assert {c.style for c in result.candidates} == {"keywords"}
