@@ -87,8 +87,10 @@ class FakeJudge:
 
 
 @pytest.fixture
-def products() -> ProductQueries:
-    pipeline = SynthesisPipeline(PipelineSettings())
+async def products() -> ProductQueries:
+    pipeline = SynthesisPipeline(
+        PipelineSettings()
+    )  # its channels bind to the running loop: an async fixture
     pipeline.rewriter, pipeline.retriever, pipeline.judge = FakeRewriter(), FakeRetriever(), FakeJudge()  # type: ignore[assignment]
     return ProductQueries(pipeline)
 
