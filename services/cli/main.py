@@ -116,6 +116,8 @@ def _synthesize(args: argparse.Namespace) -> int:
     from services.cli.synthesize import run_synthesize
     from services.store.config import StoreSettings
 
+    if args.from_catalog is not None:
+        return _from_catalog(args)
     journal = args.journal or default_journal(load_settings(StoreSettings).state_dir, args.queries)
     hint = shlex.join(
         ["synth", "synthesize", "--queries", str(args.queries)]
@@ -128,7 +130,39 @@ def _synthesize(args: argparse.Namespace) -> int:
         journal,
         args.num_rewrites,
         args.top_k,
-        args.concurrency,
+        args.concurrency or 4,
+        args.limit,
+        args.api_key,
+        resume_hint=hint,
+    )
+
+
+def _from_catalog(args: argparse.Namespace) -> int:
+    from services.cli.journal import default_journal
+    from services.cli.products import Options, run_from_catalog
+    from services.pipeline.product_models import STYLES
+    from services.store.config import StoreSettings
+
+    catalog: Path = args.from_catalog
+    journal = args.journal or default_journal(load_settings(StoreSettings).state_dir, catalog, "products")
+    styles = [s.strip() for s in args.styles.split(",") if s.strip()]
+    styles = sorted(styles, key=lambda s: STYLES.index(s) if s in STYLES else len(STYLES))
+    options = Options(styles, args.queries_per_style, args.top_k, args.num_rewrites, args.seed)
+    hint = shlex.join(
+        ["synth", "synthesize", "--from-catalog", str(catalog), "--seed", str(args.seed)]
+        + (["--sample", str(args.sample)] if args.sample else [])
+        + (["--styles", args.styles] if args.styles != ",".join(STYLES) else [])
+        + (["--queries-per-style", str(args.queries_per_style)] if args.queries_per_style != 2 else [])
+        + (["--url", args.url] if args.url != GATEWAY_URL else [])
+        + (["--journal", str(args.journal)] if args.journal else [])
+    )
+    return run_from_catalog(
+        args.url,
+        catalog,
+        journal,
+        options,
+        args.sample,
+        args.concurrency or 2,
         args.limit,
         args.api_key,
         resume_hint=hint,
@@ -227,16 +261,45 @@ def build_parser() -> argparse.ArgumentParser:
 
     synthesize = commands.add_parser(
         "synthesize",
-        help="synthesize a query log through the running gateway now (resumable; pairs go to the store)",
+        help="synthesize a query log, or queries generated from catalog products, through the running "
+        "gateway now (resumable; pairs go to the store)",
     )
-    synthesize.add_argument(
-        "--queries", type=Path, required=True, help="query log: text, JSONL, CSV/TSV with a query column"
+    source = synthesize.add_mutually_exclusive_group(required=True)
+    source.add_argument("--queries", type=Path, help="query log: text, JSONL, CSV/TSV with a query column")
+    source.add_argument(
+        "--from-catalog",
+        type=Path,
+        metavar="CATALOG",
+        help="catalog (CSV or JSONL with id and title): generate shopper queries from a sample of its "
+        "products (POST /v1/synthesize:product)",
     )
     synthesize.add_argument("--url", default=GATEWAY_URL, help="the gateway")
-    synthesize.add_argument("--num-rewrites", type=int, default=4, help="default for lines that give none")
-    synthesize.add_argument("--top-k", type=int, default=20, help="default for lines that give none")
-    synthesize.add_argument("--concurrency", type=int, default=4, help="queries in flight at once")
-    synthesize.add_argument("--limit", type=int, help="synthesize at most this many queries, then stop")
+    synthesize.add_argument(
+        "--num-rewrites", type=int, default=4, help="rewrites per synthesis (for lines that give none)"
+    )
+    synthesize.add_argument(
+        "--top-k", type=int, default=20, help="products per search, and the round trip's depth"
+    )
+    synthesize.add_argument(
+        "--concurrency", type=int, help="queries (default 4) or products (default 2) in flight at once"
+    )
+    synthesize.add_argument(
+        "--limit", type=int, help="synthesize at most this many queries or products not yet done, then stop"
+    )
+    synthesize.add_argument(
+        "--sample", type=int, help="--from-catalog: products drawn from the catalog (default: all)"
+    )
+    synthesize.add_argument(
+        "--seed", type=int, default=13, help="--from-catalog: seed of the draw and of the LLM's sampling"
+    )
+    synthesize.add_argument(
+        "--styles",
+        default="keywords,attributes,need,misspelled",
+        help="--from-catalog: query styles, comma-separated (keywords, attributes, need, misspelled)",
+    )
+    synthesize.add_argument(
+        "--queries-per-style", type=int, default=2, help="--from-catalog: queries asked per style (1-8)"
+    )
     synthesize.add_argument(
         "--journal", type=Path, help="JSONL of finished queries (default: under the state dir)"
     )

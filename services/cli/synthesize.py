@@ -13,15 +13,16 @@ import json
 import signal
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import Generic, Protocol, TextIO, TypeVar
 
 import httpx
 
 from services.cli import journal
 from services.cli.enqueue import read_queries
-from services.cli.journal import JournalEntry
+from services.cli.journal import Finished, JournalEntry
 from services.core.errors import InvalidInput
 from services.pipeline.models import QueryItem
 
@@ -33,6 +34,21 @@ SHOW_PROBLEMS = 20
 
 class Fatal(Exception):
     """A failure no query can get past (a refused API key): the run stops."""
+
+
+T = TypeVar("T")
+F = TypeVar("F", bound=Finished)
+F_contra = TypeVar("F_contra", bound=Finished, contravariant=True)
+
+
+class Progress(Protocol[F_contra]):
+    """A run's counts: what the progress bar shows."""
+
+    unit: str  # what is worked through, plural: "queries", "products"
+
+    def add(self, entry: F_contra) -> None: ...
+
+    def line(self) -> str: ...
 
 
 @dataclass
@@ -47,6 +63,10 @@ class Tally:
     spooled: int = 0
     cached: int = 0
     started: float = field(default_factory=time.monotonic)
+    unit: str = "queries"
+
+    def line(self) -> str:
+        return progress_line(self)
 
     def add(self, entry: JournalEntry) -> None:
         if not entry.ok:
@@ -136,21 +156,30 @@ async def _attempt(
     return entry, None
 
 
-async def synthesize_query(client: httpx.AsyncClient, item: QueryItem, version: str) -> JournalEntry:
-    """Synthesize one query, retrying 429/503 (after Retry-After) and lost connections with backoff."""
-    for attempt in range(MAX_ATTEMPTS):
+async def with_retries(attempt: Callable[[], Awaitable[tuple[F, float | None]]], blank: Callable[[], F]) -> F:
+    """One item's request, retrying 429/503 (after Retry-After) and lost connections with backoff; a
+    refused API key stops the run (Fatal)."""
+    for number in range(MAX_ATTEMPTS):
         try:
-            entry, wait = await _attempt(client, item, version)
+            entry, wait = await attempt()
         except httpx.TransportError as error:
-            entry, wait = JournalEntry(**item.model_dump(), pipeline_version=version, status=0), None
+            entry, wait = blank(), None
             entry.error = f"no answer from the gateway: {error!r}"
         if entry.status == 401:
             raise Fatal(f"the gateway refused the API key: {entry.error}")
         retry = entry.status in RETRY_STATUSES or entry.status == 0
-        if not retry or attempt == MAX_ATTEMPTS - 1:
+        if not retry or number == MAX_ATTEMPTS - 1:
             return entry
-        await asyncio.sleep(wait if wait is not None else _backoff(attempt))
+        await asyncio.sleep(wait if wait is not None else _backoff(number))
     raise AssertionError("unreachable")
+
+
+async def synthesize_query(client: httpx.AsyncClient, item: QueryItem, version: str) -> JournalEntry:
+    """Synthesize one query, retrying 429/503 (after Retry-After) and lost connections with backoff."""
+    return await with_retries(
+        lambda: _attempt(client, item, version),
+        lambda: JournalEntry(**item.model_dump(), pipeline_version=version, status=0),
+    )
 
 
 async def pipeline_version(client: httpx.AsyncClient, url: str, tries: int = 3) -> str:
@@ -175,13 +204,16 @@ async def pipeline_version(client: httpx.AsyncClient, url: str, tries: int = 3) 
 
 
 @dataclass
-class Run:
-    client: httpx.AsyncClient
-    todo: list[QueryItem]
-    version: str
-    tally: Tally
+class Run(Generic[T, F]):
+    """Work through items with at most `concurrency` in flight, journaling each as it finishes, with a
+    progress bar; Ctrl-C stops taking new items (a second abandons those in flight)."""
+
+    todo: list[T]
+    work: Callable[[T], Awaitable[F]]  # raises Fatal to stop the run
+    tally: Progress[F]
     journal: TextIO
     concurrency: int
+    name: Callable[[T], str] = repr
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     fatal: str | None = None
     failed: list[str] = field(default_factory=list)
@@ -190,13 +222,13 @@ class Run:
     def draw(self, force: bool = False) -> None:
         if force or time.monotonic() - self._drawn > 0.25:
             self._drawn = time.monotonic()
-            print(f"\r{progress_line(self.tally)}", end="", file=sys.stderr, flush=True)
+            print(f"\r{self.tally.line()}", end="", file=sys.stderr, flush=True)
 
-    async def worker(self, queue: list[QueryItem]) -> None:
+    async def worker(self, queue: list[T]) -> None:
         while queue and not self.stop.is_set():
             item = queue.pop(0)
             try:
-                entry = await synthesize_query(self.client, item, self.version)
+                entry = await self.work(item)
             except Fatal as error:
                 self.fatal = str(error)
                 self.stop.set()
@@ -204,11 +236,11 @@ class Run:
             journal.append(self.journal, entry)
             self.tally.add(entry)
             if not entry.ok:
-                self.failed.append(f"{item.query!r}: {entry.status} {entry.error}")
+                self.failed.append(f"{self.name(item)}: {entry.status} {entry.error}")
             self.draw()
 
     async def run(self) -> bool:
-        """Synthesize until done or stopped; True when Ctrl-C interrupted it."""
+        """Work until done or stopped; True when Ctrl-C interrupted it."""
         queue = list(self.todo)
         tasks = [asyncio.ensure_future(self.worker(queue)) for _ in range(max(1, self.concurrency))]
         interrupts = 0
@@ -219,7 +251,7 @@ class Run:
             self.stop.set()
             if interrupts == 1:
                 print(
-                    "\nstopping: finishing the queries in flight (Ctrl-C again abandons them)",
+                    f"\nstopping: finishing the {self.tally.unit} in flight (Ctrl-C again abandons them)",
                     file=sys.stderr,
                 )
             else:
@@ -236,6 +268,28 @@ class Run:
             self.draw(force=True)
             print(file=sys.stderr)
         return interrupts > 0
+
+
+def client_for(url: str, concurrency: int, api_key: str | None) -> httpx.AsyncClient:
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    timeout = httpx.Timeout(600.0, connect=10.0)
+    limits = httpx.Limits(max_connections=max(1, concurrency) + 1)
+    return httpx.AsyncClient(base_url=url.rstrip("/"), headers=headers, timeout=timeout, limits=limits)
+
+
+def finish(run: Run[T, F], summary: str, left: int, interrupted: bool, resume_hint: str) -> int:
+    """Print the failures, the summary and how to continue; the command's exit status."""
+    for failure in run.failed[:SHOW_PROBLEMS]:
+        print(f"failed: {failure}", file=sys.stderr)
+    print(summary)
+    if run.fatal:
+        print(f"synth: {run.fatal}", file=sys.stderr)
+        return 2
+    if left:
+        print(f"{left} {run.tally.unit} left; to continue: {resume_hint}", file=sys.stderr)
+    if interrupted:
+        return 130
+    return 1 if run.failed else 0
 
 
 def _summary(path: Path, journal_path: Path, version: str, tally: Tally, bad: int, left: int) -> str:
@@ -261,31 +315,21 @@ async def _synthesize(
     api_key: str | None,
     resume_hint: str,
 ) -> int:
-    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-    timeout = httpx.Timeout(600.0, connect=10.0)
-    limits = httpx.Limits(max_connections=max(1, concurrency) + 1)
-    async with httpx.AsyncClient(
-        base_url=url.rstrip("/"), headers=headers, timeout=timeout, limits=limits
-    ) as client:
+    async with client_for(url, concurrency, api_key) as client:
         version = await pipeline_version(client, url)
         todo, skipped = journal.plan(items, journal.done_under(journal.read_journal(journal_path), version))
         chosen = todo if limit is None else todo[:limit]
+
+        async def work(item: QueryItem) -> JournalEntry:
+            return await synthesize_query(client, item, version)
+
         with journal.open_journal(journal_path) as handle:
-            run = Run(client, chosen, version, Tally(total=len(chosen), skipped=skipped), handle, concurrency)
+            tally = Tally(total=len(chosen), skipped=skipped)
+            run = Run(chosen, work, tally, handle, concurrency, name=lambda item: repr(item.query))
             interrupted = await run.run()
-    tally = run.tally
     left = len(todo) - tally.done - tally.failed
-    for failure in run.failed[:SHOW_PROBLEMS]:
-        print(f"failed: {failure}", file=sys.stderr)
-    print(_summary(path, journal_path, version, tally, bad, left))
-    if run.fatal:
-        print(f"synth: {run.fatal}", file=sys.stderr)
-        return 2
-    if left:
-        print(f"{left} queries left; to continue: {resume_hint}", file=sys.stderr)
-    if interrupted:
-        return 130
-    return 1 if tally.failed else 0
+    summary = _summary(path, journal_path, version, tally, bad, left)
+    return finish(run, summary, left, interrupted, resume_hint)
 
 
 def run_synthesize(

@@ -68,13 +68,20 @@ def _pick(row: dict[str, object], field: str, columns: dict[str, str | None]) ->
     return clean(str(value)) if value is not None else ""
 
 
-def load_catalog(path: Path) -> list[Product]:
-    """Read and validate a catalog; raise InvalidInput listing the first problems by line."""
+@dataclass(frozen=True)
+class BadRow:
+    line: int
+    kind: str  # "empty title", "empty id", "duplicate id", "title longer than 512 characters", ...
+    detail: str
+
+
+def read_catalog(path: Path) -> tuple[list[Product], list[BadRow]]:
+    """The valid products and every bad row; a file without an id or title column is an error."""
     if not path.is_file():
         raise InvalidInput(f"catalog {path} does not exist")
     products: list[Product] = []
     seen: dict[str, int] = {}
-    errors: list[str] = []
+    bad: list[BadRow] = []
     columns: dict[str, str | None] | None = None
     for number, row in _rows(path):
         if columns is None:
@@ -87,19 +94,30 @@ def load_catalog(path: Path) -> list[Product]:
                     + "; ".join(f"{f}: {', '.join(COLUMNS[f])}" for f in missing)
                 )
         values = {field: _pick(row, field, columns) for field in COLUMNS}
-        problem = next((f"empty {f}" for f in ("id", "title") if not values[f]), None)
+        problem = next(((f"empty {f}", f"empty {f}") for f in ("id", "title") if not values[f]), None)
         problem = problem or next(
-            (f"{f} longer than {n} characters" for f, n in MAX_FIELD_CHARS.items() if len(values[f]) > n),
+            (
+                (f"{f} too long", f"{f} longer than {n} characters")
+                for f, n in MAX_FIELD_CHARS.items()
+                if len(values[f]) > n
+            ),
             None,
         )
         if problem is None and values["id"] in seen:
-            problem = f"duplicate id {values['id']!r} (first on line {seen[values['id']]})"
+            problem = ("duplicate id", f"duplicate id {values['id']!r} (first on line {seen[values['id']]})")
         if problem:
-            errors.append(f"line {number}: {problem}")
+            bad.append(BadRow(number, *problem))
             continue
         seen[values["id"]] = number
         products.append(Product(**values))
-    if errors:
+    return products, bad
+
+
+def load_catalog(path: Path) -> list[Product]:
+    """Read and validate a catalog; raise InvalidInput listing the first problems by line."""
+    products, bad = read_catalog(path)
+    if bad:
+        errors = [f"line {row.line}: {row.detail}" for row in bad]
         shown = "\n  ".join(errors[:MAX_REPORTED_ERRORS])
         more = (
             f"\n  ... and {len(errors) - MAX_REPORTED_ERRORS} more"

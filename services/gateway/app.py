@@ -22,8 +22,9 @@ from services.gateway.middleware import BodyLimits, RequestContext
 from services.gateway.monitor import HealthMonitor
 from services.gateway.ratelimit import RateLimiter
 from services.gateway.redis_budget import BreakerState, CallBudget, CircuitBreaker, budgeted_client
-from services.gateway.routes import debug, health, queue, synthesize
+from services.gateway.routes import debug, health, product, queue, synthesize
 from services.pipeline.config import PipelineSettings
+from services.pipeline.product_queries import ProductQueries
 from services.pipeline.synthesize import SynthesisPipeline
 from services.store.config import StoreSettings
 from services.store.spool import Spool
@@ -90,6 +91,7 @@ def create_app(
             settings=settings,
             redis=redis,
             pipeline=pipeline,
+            products=ProductQueries(pipeline),
             cache=ResultCache(redis, settings.cache_ttl_s),
             writer=writer,
             queue=QueryQueue(redis, queue_config),
@@ -119,6 +121,7 @@ def create_app(
     install_error_handlers(app)
     state_limits_in_schema(app, settings.batch_max_queries, queue_config.max_enqueue)
     app.include_router(synthesize.router)
+    app.include_router(product.router)
     app.include_router(queue.router)
     app.include_router(health.router)
     if settings.debug_page:

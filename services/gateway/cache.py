@@ -30,7 +30,7 @@ class ResultCache:
 
     @staticmethod
     def key(request: SynthesisRequest, version: str) -> str:
-        return cache_key(request.query, request.num_rewrites, request.top_k, version)
+        return cache_key(request.query, request.num_rewrites, request.top_k, version, request.origin)
 
     async def get(self, request: SynthesisRequest, version: str) -> bytes | None:
         """The cached response body, or None."""

@@ -15,6 +15,7 @@ from services.gateway.metrics import AUTH_FAILURES, RATE_LIMITED
 from services.gateway.monitor import HealthMonitor
 from services.gateway.ratelimit import RateLimiter
 from services.gateway.redis_budget import BudgetedRedis
+from services.pipeline.product_queries import ProductQueries
 from services.pipeline.synthesize import SynthesisPipeline
 from services.store.writer import PairWriter
 from services.worker.queue import QueryQueue
@@ -25,6 +26,7 @@ class Resources:
     settings: GatewaySettings
     redis: BudgetedRedis  # calls under the gateway's Redis budget and breaker
     pipeline: SynthesisPipeline
+    products: ProductQueries
     cache: ResultCache
     writer: PairWriter
     queue: QueryQueue

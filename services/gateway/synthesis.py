@@ -19,6 +19,7 @@ from services.gateway.metrics import CACHE, PAIRS, STAGE_SECONDS
 from services.gateway.schemas import SynthesizeRequest
 from services.pipeline.models import SynthesisResult
 from services.pipeline.synthesize import Stage, SynthesisRequest
+from services.store.writer import Written
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,9 @@ class Lookup:
 
 
 async def lookup(body: SynthesizeRequest, resources: Resources) -> Lookup:
-    request = SynthesisRequest(query=body.query, num_rewrites=body.num_rewrites, top_k=body.top_k)
+    request = SynthesisRequest(
+        query=body.query, num_rewrites=body.num_rewrites, top_k=body.top_k, origin=body.origin
+    )
     version = await resources.pipeline.version(allow_stale=body.use_cache)
     if not body.use_cache:
         CACHE.labels("bypass").inc()
@@ -105,14 +108,19 @@ async def fresh_stages(found: Lookup, resources: Resources) -> AsyncIterator[Sta
             yield stage
 
 
-async def _store(resources: Resources, request: SynthesisRequest, result: SynthesisResult) -> Stored:
+async def store_result(resources: Resources, result: SynthesisResult) -> Written:
+    """Count the synthesis in the metrics and write it to the training store (or the spool)."""
     for stage, ms in result.timings_ms.items():
         STAGE_SECONDS.labels(stage).observe(ms / 1000)
     PAIRS.labels("accepted").inc(result.accepted_count)
     PAIRS.labels("rejected").inc(len(result.pairs) - result.accepted_count)
+    return await resources.writer.write(result)
+
+
+async def _store(resources: Resources, request: SynthesisRequest, result: SynthesisResult) -> Stored:
     # Store before caching: a result is only served from cache once its pairs are in the store.
     # A result some rewrite engine failed for is not cached: the next request tries every engine again.
-    written = await resources.writer.write(result)
+    written = await store_result(resources, result)
     if not written.spooled and not result.diagnostics.rewriter_failures:
         await resources.cache.put(request, result.pipeline_version, result)
     log.info(

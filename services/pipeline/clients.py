@@ -25,7 +25,7 @@ from services.gen.synth.v1 import (
     rewriter_pb2,
     rewriter_pb2_grpc,
 )
-from services.pipeline.domain import Hit, Judgment, PairKind, RewriteCandidate, Rewritten
+from services.pipeline.domain import Hit, Judgment, PairKind, Product, RewriteCandidate, Rewritten
 from services.pipeline.models import DroppedCandidate, EngineFailure
 
 T = TypeVar("T")
@@ -98,6 +98,26 @@ class RewriterClient(_Client):
 
     async def rewrite(self, query: str, n: int, feedback: list[str] | None = None) -> Rewritten:
         request = rewriter_pb2.RewriteRequest(query=query, num_rewrites=n, feedback=feedback or [])
+        reply = await self._call(self.stub.Rewrite(request, timeout=self.timeout_s))
+        return _rewritten(reply)
+
+    async def write_queries(
+        self, product: Product, prompt: str, n: int, seed: int | None = None
+    ) -> Rewritten:
+        """Shopper queries for a product, written with a product prompt; a copy of its title is dropped."""
+        request = rewriter_pb2.RewriteRequest(
+            num_rewrites=n,
+            prompt=prompt,
+            product=common_pb2.Product(
+                id=product.id,
+                title=product.title,
+                brand=product.brand,
+                category=product.category,
+                description=product.description,
+            ),
+        )
+        if seed is not None:
+            request.seed = seed
         reply = await self._call(self.stub.Rewrite(request, timeout=self.timeout_s))
         return _rewritten(reply)
 
@@ -265,4 +285,14 @@ class JudgeClient(_Client):
             return []
         pairs = [judge_pb2.JudgePair(query=query, text=t, kind=PAIR_KINDS[kind]) for t in texts]
         reply = await self._call(self.stub.Judge(judge_pb2.JudgeRequest(pairs=pairs), timeout=self.timeout_s))
+        return [_judgment(j) for j in reply.judgments]
+
+    async def judge_pairs(self, pairs: Sequence[tuple[str, str]], kind: PairKind) -> list[Judgment]:
+        """(query, text) pairs of different queries, judged in one call."""
+        if not pairs:
+            return []
+        request = judge_pb2.JudgeRequest(
+            pairs=[judge_pb2.JudgePair(query=q, text=t, kind=PAIR_KINDS[kind]) for q, t in pairs]
+        )
+        reply = await self._call(self.stub.Judge(request, timeout=self.timeout_s))
         return [_judgment(j) for j in reply.judgments]

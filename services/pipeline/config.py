@@ -6,7 +6,26 @@ from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from services.core.settings import BaseServiceSettings
+from services.pipeline.product_models import STYLES
 from services.pipeline.rewards import RewardWeights
+
+TYPOS = "typos"  # the misspelled style made from the keywords queries, no LLM call
+
+
+def product_styles(value: str) -> dict[str, str]:
+    """style=prompt pairs for every style; TYPOS only for misspelled."""
+    styles: dict[str, str] = {}
+    for part in value.split(","):
+        style, sep, prompt = (x.strip() for x in part.partition("="))
+        if not sep or style not in STYLES or not prompt.replace("_", "").isalnum() or style in styles:
+            raise ValueError(f"expected style=prompt for each of {', '.join(STYLES)}, got {part!r}")
+        if prompt == TYPOS and style != "misspelled":
+            raise ValueError(f"only misspelled can be made with {TYPOS}")
+        styles[style] = prompt
+    missing = [s for s in STYLES if s not in styles]
+    if missing:
+        raise ValueError(f"no prompt for {', '.join(missing)}")
+    return styles
 
 
 class PipelineSettings(BaseServiceSettings):
@@ -39,6 +58,23 @@ class PipelineSettings(BaseServiceSettings):
         0.4, ge=0, le=1, description="Rewrites whose relevance reward is under this are rejected."
     )
 
+    product_prompts: str = Field(
+        "keywords=product_keywords_v1,attributes=product_attributes_v1,need=product_need_v1,misspelled=typos",
+        description="Product-side query styles and the rewriter prompt each is written with (style=prompt, "
+        "comma-separated; every style keywords, attributes, need, misspelled). misspelled=typos makes "
+        "each keywords query's misspelling with one keyboard typo instead of asking the LLM "
+        "(misspelled=product_misspelled_v1 asks it). Part of the pipeline version.",
+    )
+    product_concurrency: int = Field(
+        2, ge=1, le=32, description="Kept queries of one product synthesized at the same time."
+    )
+
+    @field_validator("product_prompts")
+    @classmethod
+    def _product_prompts(cls, value: str) -> str:
+        product_styles(value)
+        return value
+
     @field_validator("reward_weights")
     @classmethod
     def _weights(cls, value: str) -> str:
@@ -61,6 +97,11 @@ class PipelineSettings(BaseServiceSettings):
     def retriever_targets(self) -> list[str]:
         """One per shard, shard i at position i (one target: the whole catalog)."""
         return self.retriever_target.split(",")
+
+    @property
+    def styles(self) -> dict[str, str]:
+        """Each product-side query style and the prompt that writes it (TYPOS: made from keywords)."""
+        return product_styles(self.product_prompts)
 
     @property
     def weights(self) -> RewardWeights:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 
+from services.core.text import product_text
 from services.pipeline.models import DroppedCandidate, EngineFailure
 
 
@@ -18,6 +19,22 @@ class Hit:
     title: str
     text: str  # what the judge reads
     score: float
+
+
+@dataclass(frozen=True)
+class Product:
+    """A catalog product as product-side query generation takes it."""
+
+    id: str
+    title: str
+    brand: str = ""
+    category: str = ""
+    description: str = ""
+
+    @property
+    def text(self) -> str:
+        """What the index embeds and the judge reads (the same as a retrieved Hit's text)."""
+        return product_text(self.title, self.brand, self.category)
 
 
 @dataclass(frozen=True)

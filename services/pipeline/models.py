@@ -10,6 +10,14 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_v
 from services.core.text import clean
 
 MAX_QUERY_CHARS = 512
+LOGGED = "query"
+# '' or "query": a logged query; "product:<product id>:<style>": written by the LLM from that product.
+ORIGIN_PATTERN = r"^(query|product:\S+:[a-z_]+)?$"
+ORIGIN_DESCRIPTION = (
+    "Where the query comes from: '' or `query` for a shopper's logged query (the default), "
+    "`product:<product_id>:<style>` for one generated from a product (POST /v1/synthesize:product). "
+    "It goes into the training store with every pair and rewrites record of the synthesis."
+)
 
 
 class QueryItem(BaseModel):
@@ -29,6 +37,7 @@ class QueryItem(BaseModel):
     ]
     num_rewrites: StrictInt = Field(4, ge=1, le=16, description="Rewrites to ask the LLM for.")
     top_k: StrictInt = Field(20, ge=1, le=200, description="Products retrieved per query and rewrite.")
+    origin: StrictStr = Field("", max_length=256, pattern=ORIGIN_PATTERN, description=ORIGIN_DESCRIPTION)
 
     @field_validator("query")
     @classmethod
@@ -166,3 +175,4 @@ class SynthesisResult(BaseModel):
         "", description="What the judge served: each engine's version and the acceptance policy."
     )
     diagnostics: Diagnostics = Field(default_factory=Diagnostics)
+    origin: str = Field("", description=ORIGIN_DESCRIPTION)

@@ -15,6 +15,7 @@ from typing import TypeVar
 
 from services import __version__
 from services.core.text import clean
+from services.pipeline import typos
 from services.pipeline.clients import BackendError, JudgeClient, RewriterClient, retriever_client
 from services.pipeline.config import PipelineSettings
 from services.pipeline.domain import Hit, Judgment, PairKind
@@ -34,6 +35,8 @@ from services.pipeline.rewards import rank_rewrites
 
 # Bump when the pipeline's own logic changes what it returns for the same services.
 ALGORITHM_VERSION = "2"
+# Bump when product-side query generation (product_queries.py) changes what it keeps for the same services.
+PRODUCT_ALGORITHM = "product-queries-v1"
 T = TypeVar("T")
 # What stages() yields, in this order; the result carries everything the earlier ones did, plus rewards.
 Stage = RewritesStage | RetrievalStage | JudgmentsStage | SynthesisResult
@@ -44,6 +47,7 @@ class SynthesisRequest:
     query: str
     num_rewrites: int = 4
     top_k: int = 20
+    origin: str = ""  # '' or "query": logged; "product:<id>:<style>": generated (models.ORIGIN_DESCRIPTION)
 
 
 @dataclass
@@ -129,7 +133,10 @@ class SynthesisPipeline:
                 return self._version[1]
             raise
         scoring = f"rewards={self.settings.reward_weights};floor={self.settings.relevance_floor}"
-        parts = [ALGORITHM_VERSION, scoring] + [f"{i.service}={i.engine}:{i.version}" for i in infos]
+        products = f"products={self.settings.product_prompts};{PRODUCT_ALGORITHM};{typos.ALGORITHM}"
+        parts = [ALGORITHM_VERSION, scoring, products] + [
+            f"{i.service}={i.engine}:{i.version}" for i in infos
+        ]
         version = f"{__version__}+{hashlib.sha256('|'.join(parts).encode()).hexdigest()[:12]}"
         self._version = (now, version)
         self.judge_version = infos[2].version
@@ -226,4 +233,5 @@ class SynthesisPipeline:
             pipeline_version=version,
             judge_version=self.judge_version,
             diagnostics=diagnostics,
+            origin=request.origin,
         )

@@ -29,6 +29,13 @@ class RewriterSettings(GrpcServiceSettings):
     prompt: str = Field(
         "rewrite_v1", pattern=r"^[a-z0-9_]+$", description="Prompt template in rewriter/prompts/."
     )
+    product_prompts: str = Field(
+        "product_keywords_v1,product_attributes_v1,product_need_v1,product_misspelled_v1",
+        pattern=r"^[a-z0-9_]*(,[a-z0-9_]+)*$",
+        description="Prompt templates in rewriter/prompts/ a Rewrite request may name besides `prompt`, "
+        "comma-separated: the product prompts that write shopper queries for a product (synth synthesize "
+        "--from-catalog). Every one is loaded at start and its version is part of the rewriter's.",
+    )
     max_new_tokens: int = Field(24, ge=4, le=256, description="Tokens generated per candidate.")
     temperature: float = Field(0.9, gt=0, le=2, description="Sampling temperature.")
     top_p: float = Field(0.95, gt=0, le=1, description="Nucleus sampling p.")
@@ -170,3 +177,9 @@ class RewriterSettings(GrpcServiceSettings):
     @property
     def engine_names(self) -> list[str]:
         return self.engines.split(",")
+
+    @property
+    def prompt_names(self) -> list[str]:
+        """The configured rewrite prompt first, then the product prompts, each once."""
+        names = [self.prompt, *(n for n in self.product_prompts.split(",") if n)]
+        return list(dict.fromkeys(names))

@@ -24,12 +24,39 @@ BlockingRunner = Callable[..., Awaitable[Any]]
 
 
 @dataclass(frozen=True)
+class ProductInput:
+    """The product a product prompt writes shopper queries for."""
+
+    title: str
+    brand: str = ""
+    category: str = ""
+    description: str = ""
+
+    def prompt_text(self) -> str:
+        """The user turn of a product prompt (its few-shot turns are written the same way)."""
+        lines = [f"Product: {self.title}"]
+        if self.brand and self.brand.casefold() not in self.title.casefold():
+            lines.append(f"Brand: {self.brand}")
+        if self.category:
+            lines.append(f"Category: {self.category}")
+        if self.description:
+            lines.append(f"Description: {self.description[:MAX_PROMPT_DESCRIPTION]}")
+        return "\n".join(lines)
+
+
+# A description's first characters say what the product is for; a small model loses the thread on more.
+MAX_PROMPT_DESCRIPTION = 240
+
+
+@dataclass(frozen=True)
 class RewriteInput:
-    query: str
+    query: str  # for a product prompt: the product's title, which no candidate may copy
     n: int  # candidates wanted from this engine
     seed: int | None = None
     deadline_s: float | None = None  # seconds this engine may take; None = no limit
     feedback: tuple[str, ...] = ()  # titles of the query's own top products, best first
+    prompt: str = ""  # the template to write with; "" = the configured rewrite prompt
+    product: ProductInput | None = None  # set exactly when the prompt is a product prompt
 
 
 @dataclass(frozen=True)
@@ -49,6 +76,11 @@ class Proposal:
 class Generation:
     texts: list[str]
     tokens: int
+
+
+def copy_reason(request: RewriteInput) -> str:
+    """Why a candidate equal to request.query is dropped: it copies the query, or the product's title."""
+    return "copy_of_title" if request.product is not None else "copy_of_query"
 
 
 class RewriteEngine(Engine[RewriterSettings]):
@@ -74,6 +106,8 @@ class LLMEngine(RewriteEngine):
     def __init__(self, settings: RewriterSettings, run_blocking: BlockingRunner) -> None:
         super().__init__(settings, run_blocking)
         self.prompt: PromptTemplate = load_prompt(settings.prompt)
+        # Every template a request may name, by name (the configured rewrite prompt among them).
+        self.prompts: dict[str, PromptTemplate] = {name: load_prompt(name) for name in settings.prompt_names}
 
     @abstractmethod
     async def generate(
@@ -83,11 +117,15 @@ class LLMEngine(RewriteEngine):
 
     async def propose(self, request: RewriteInput) -> Proposal:
         samples = math.ceil(request.n * self.settings.oversample)
-        generation = await self.generate(
-            self.prompt.messages(request.query), samples, request.seed, request.deadline_s
-        )
+        template = self.prompts[request.prompt] if request.prompt else self.prompt
+        text = request.product.prompt_text() if request.product is not None else request.query
+        generation = await self.generate(template.messages(text), samples, request.seed, request.deadline_s)
         kept, dropped = parse_candidates(
-            generation.texts, request.query, self.settings.max_rewrite_words, self.settings.max_rewrite_chars
+            generation.texts,
+            request.query,
+            self.settings.max_rewrite_words,
+            self.settings.max_rewrite_chars,
+            copy_reason=copy_reason(request),
         )
         source = f"llm:{self.name}"
         candidates = [Proposed(c.text, source) for c in kept[: request.n]]

@@ -1,7 +1,7 @@
 """Turn raw model outputs into clean, distinct rewrite candidates; never raise on garbage.
 
 Each raw output may hold one rewrite or a list of them. Anything unusable is dropped with a reason:
-empty, copy_of_query, too_long, not_text, duplicate.
+empty, copy_of_query (copy_of_title for a product prompt), too_long, not_text, duplicate.
 """
 
 from __future__ import annotations
@@ -57,8 +57,14 @@ def _candidate_lines(raw: str) -> list[str]:
 
 
 def parse_candidates(
-    raw_outputs: list[str], query: str, max_words: int = 12, max_chars: int = 96
+    raw_outputs: list[str],
+    query: str,
+    max_words: int = 12,
+    max_chars: int = 96,
+    copy_reason: str = "copy_of_query",
 ) -> tuple[list[Parsed], list[Dropped]]:
+    """Usable candidates and the dropped ones; a copy of `query` (for a product prompt, the product's
+    title) is dropped as copy_reason."""
     kept: list[Parsed] = []
     dropped: list[Dropped] = []
     seen = {normalize_query(query)}
@@ -80,7 +86,7 @@ def parse_candidates(
             elif key in seen_kept:
                 reason = "duplicate"
             elif key in seen:
-                reason = "copy_of_query"
+                reason = copy_reason
             else:
                 seen_kept.add(key)
                 kept.append(Parsed(text))

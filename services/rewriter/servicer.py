@@ -8,15 +8,24 @@ import logging
 import grpc
 from prometheus_client import Counter
 
+from services.core.catalog import MAX_FIELD_CHARS
 from services.core.errors import InvalidInput, NotReady
 from services.core.grpc_server import GrpcService
 from services.core.metrics import GRPC_ITEMS
 from services.core.text import clean, normalize_query
 from services.gen.synth.v1 import common_pb2, rewriter_pb2, rewriter_pb2_grpc
-from services.retriever.catalog import MAX_FIELD_CHARS
 from services.rewriter.config import RewriterSettings
-from services.rewriter.engine import ENGINES, LLMEngine, Proposal, RewriteEngine, RewriteInput
+from services.rewriter.engine import (
+    ENGINES,
+    LLMEngine,
+    ProductInput,
+    Proposal,
+    RewriteEngine,
+    RewriteInput,
+    copy_reason,
+)
 from services.rewriter.parsing import Dropped
+from services.rewriter.prompts import PromptTemplate, load_prompt
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +34,7 @@ DEADLINE_MARGIN_S = 0.2
 MAX_FEEDBACK = 20
 # Feedback is the titles of retrieved products: never longer than a catalog title may be.
 MAX_FEEDBACK_CHARS = MAX_FIELD_CHARS["title"]
+MAX_PRODUCT_FIELD = 2000  # a product's brand, category or description (the prompt keeps less of it)
 PROBE_DEADLINE_S = 60.0
 
 ENGINE_FAILURES = Counter(
@@ -41,7 +51,7 @@ class EngineFailed(Exception):
         self.kind = kind
 
 
-def _merge(query: str, proposals: list[Proposal]) -> Proposal:
+def _merge(query: str, proposals: list[Proposal], copy_reason: str = "copy_of_query") -> Proposal:
     """One list over all engines, in engine order; a text proposed twice is kept once."""
     merged = Proposal()
     seen = {normalize_query(query)}
@@ -51,7 +61,7 @@ def _merge(query: str, proposals: list[Proposal]) -> Proposal:
         for candidate in proposal.candidates:
             key = normalize_query(candidate.text)
             if key in seen:
-                reason = "copy_of_query" if key == normalize_query(query) else "duplicate"
+                reason = copy_reason if key == normalize_query(query) else "duplicate"
                 merged.dropped.append(Dropped(candidate.text, f"{reason} ({candidate.source})"))
                 continue
             seen.add(key)
@@ -68,6 +78,8 @@ class RewriterService(GrpcService, rewriter_pb2_grpc.RewriterServicer):
         self.engines: list[RewriteEngine] = [
             ENGINES.get(name)(settings, self.run_blocking) for name in settings.engine_names
         ]
+        self.prompts: dict[str, PromptTemplate] = {name: load_prompt(name) for name in settings.prompt_names}
+        self.llm = any(isinstance(engine, LLMEngine) for engine in self.engines)
 
     def register(self, server: grpc.aio.Server) -> None:
         rewriter_pb2_grpc.add_RewriterServicer_to_server(self, server)
@@ -101,8 +113,8 @@ class RewriterService(GrpcService, rewriter_pb2_grpc.RewriterServicer):
         s = self.settings
         sampling = f"t={s.temperature},p={s.top_p},max={s.max_new_tokens},over={s.oversample}"
         engines = ";".join(f"{e.name}:{e.version}" for e in self.engines)
-        # The prompt's version hashes its file: editing the template changes every cache key.
-        prompts = sorted({e.prompt.version for e in self.engines if isinstance(e, LLMEngine)})
+        # Each prompt's version hashes its file: editing a template changes every cache key.
+        prompts = sorted(p.version for p in self.prompts.values()) if self.llm else []
         return f"{engines}|{','.join(prompts) or 'no-prompt'}|{sampling}"
 
     async def _run_engine(self, engine: RewriteEngine, request: RewriteInput) -> Proposal:
@@ -134,12 +146,13 @@ class RewriterService(GrpcService, rewriter_pb2_grpc.RewriterServicer):
                 raise outcome
             else:
                 proposals.append(outcome)
-        return _merge(request.query, proposals), failures
+        return _merge(request.query, proposals, copy_reason(request)), failures
 
     async def Rewrite(
         self, request: rewriter_pb2.RewriteRequest, context: grpc.aio.ServicerContext
     ) -> rewriter_pb2.RewriteResponse:
-        query = clean(request.query)
+        product = self._product(request)
+        query = product.title if product is not None else clean(request.query)
         if not query:
             raise InvalidInput("query is empty")
         if len(query) > self.settings.max_query_chars:
@@ -162,6 +175,8 @@ class RewriterService(GrpcService, rewriter_pb2_grpc.RewriterServicer):
                 seed=request.seed if request.HasField("seed") else None,
                 deadline_s=deadline,
                 feedback=tuple(title for title in feedback if title),
+                prompt=request.prompt,
+                product=product,
             )
         )
         if len(failures) == len(self.engines):
@@ -176,8 +191,43 @@ class RewriterService(GrpcService, rewriter_pb2_grpc.RewriterServicer):
             failures=[rewriter_pb2.EngineFailure(engine=f.engine, error=str(f)) for f in failures],
         )
 
+    def _product(self, request: rewriter_pb2.RewriteRequest) -> ProductInput | None:
+        """The request's product when it names a product prompt; refuses an unknown prompt or a mismatch."""
+        if not request.prompt:
+            template = None
+        elif request.prompt in self.prompts:
+            template = self.prompts[request.prompt]
+        else:
+            raise InvalidInput(
+                f"unknown prompt {request.prompt!r}; available: {', '.join(sorted(self.prompts))}"
+            )
+        if template is None or template.task != "product":
+            if request.HasField("product"):
+                raise InvalidInput(f"prompt {request.prompt or self.settings.prompt!r} takes no product")
+            return None
+        p = request.product
+        product = ProductInput(
+            title=clean(p.title),
+            brand=clean(p.brand)[:MAX_PRODUCT_FIELD],
+            category=clean(p.category)[:MAX_PRODUCT_FIELD],
+            description=clean(p.description)[:MAX_PRODUCT_FIELD],
+        )
+        if not product.title:
+            raise InvalidInput(f"prompt {request.prompt!r} writes queries for a product: give its title")
+        if not self.llm:
+            raise InvalidInput(
+                f"prompt {request.prompt!r} needs an LLM engine; TAILSYNTH_REWRITER_ENGINES is "
+                f"{self.settings.engines!r}"
+            )
+        return product
+
     async def Describe(
         self, request: common_pb2.DescribeRequest, context: grpc.aio.ServicerContext
     ) -> common_pb2.ServiceInfo:
         self.require_loaded()
-        return common_pb2.ServiceInfo(service=self.name, engine=self.settings.engines, version=self.version)
+        return common_pb2.ServiceInfo(
+            service=self.name,
+            engine=self.settings.engines,
+            version=self.version,
+            details={"prompts": ",".join(sorted(self.prompts))},
+        )

@@ -78,6 +78,7 @@ def query_row(record: dict[str, Any], margin: float) -> dict[str, Any]:
     ranked = sorted(record["rewrites"], key=lambda r: r["reward"], reverse=True)
     return {
         "query": record["query"],
+        "origin": record.get("origin") or "",  # files from before the column have none
         "pipeline_version": record["pipeline_version"],
         "ranking": [
             {
@@ -98,7 +99,7 @@ def query_row(record: dict[str, Any], margin: float) -> dict[str, Any]:
 def flat_rows(row: dict[str, Any]) -> list[dict[str, Any]]:
     return [
         {"prompt": row["query"], **pair, "margin": round(pair["chosen_reward"] - pair["rejected_reward"], 4)}
-        | {"pipeline_version": row["pipeline_version"]}
+        | {"origin": row["origin"], "pipeline_version": row["pipeline_version"]}
         for pair in row["pairs"]
     ]
 

@@ -36,6 +36,12 @@ REWRITES = "rewrites"
 MAX_REJECTED = 10
 
 
+ORIGIN = (
+    "where the query comes from: '' or query (a logged query), product:<product_id>:<style> (generated from "
+    "that product); files and spooled entries from before the column read ''"
+)
+
+
 @dataclass(frozen=True)
 class Column:
     name: str
@@ -53,6 +59,7 @@ PAIR_COLUMNS = (
     Column("rewrite", description="the first rewrite that retrieved the product, '' if only the query did"),
     Column("retrieved_by", description="JSON list of the texts whose top-k held the product"),
     Column("judges", description="JSON object: each judge engine's score (files before it: absent)"),
+    Column("origin", description=ORIGIN),
     Column("pipeline_version"),
     Column("created_at", "float64", "unix time"),
 )
@@ -73,6 +80,7 @@ REWRITES_COLUMNS = (
         "judges, retrieval_score, found_by_query}; absent or '' before it existed",
     ),
     Column("judge_version", description="what the judge served: each engine's version and the policy"),
+    Column("origin", description=ORIGIN),
     Column("pipeline_version"),
     Column("created_at", "float64", "unix time"),
 )
@@ -86,9 +94,12 @@ def entry_id(entry: dict[str, str]) -> str:
     return entry["pair_id"] if is_pair(entry) else entry["record_id"]
 
 
-def rewrites_record_id(query: str, pipeline_version: str, rewrites_json: str) -> str:
-    """Names one synthesis's ranking: a replay (spool, redelivery) repeats it, a fresh synthesis does not."""
+def rewrites_record_id(query: str, pipeline_version: str, rewrites_json: str, origin: str = "") -> str:
+    """Names one synthesis's ranking: a replay (spool, redelivery) repeats it, a fresh synthesis does not.
+    The same query generated from two products (the LLM-free engines rank it the same) is two records."""
     key = f"{normalize_query(query)}\n{pipeline_version}\n{rewrites_json}"
+    if origin not in ("", "query"):
+        key += f"\n{origin}"
     return f"{REWRITES}:{hashlib.sha256(key.encode()).hexdigest()[:32]}"
 
 
@@ -127,13 +138,14 @@ def rewrites_entry(result: SynthesisResult, created_at: str) -> dict[str, str]:
     rewrites = json.dumps([r.model_dump() for r in result.rewrites], ensure_ascii=False)
     return {
         "kind": REWRITES,
-        "record_id": rewrites_record_id(result.query, result.pipeline_version, rewrites),
+        "record_id": rewrites_record_id(result.query, result.pipeline_version, rewrites, result.origin),
         "query": result.query,
         "rewrites": rewrites,
         "dropped": json.dumps([d.model_dump() for d in result.dropped_candidates], ensure_ascii=False),
         "rejected": rejected_json(result),
         "judged": judged_json(result),
         "judge_version": result.judge_version,
+        "origin": result.origin,
         "pipeline_version": result.pipeline_version,
         "created_at": created_at,
     }
@@ -159,6 +171,7 @@ def stream_entries(result: SynthesisResult) -> list[dict[str, str]]:
                 "rewrite": rewrite,
                 "retrieved_by": json.dumps(pair.retrieved_by, ensure_ascii=False),
                 "judges": json.dumps(pair.judges, ensure_ascii=False),
+                "origin": result.origin,
                 "pipeline_version": result.pipeline_version,
                 "created_at": now,
             }

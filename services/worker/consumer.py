@@ -154,7 +154,7 @@ class QueueWorker:
             last = job.fields.get("last_error") or "none"
             error = f"taken over {crashed} times from workers that died or hung; last error: {last}"
             return await self._fail(job, error, stop, retryable=False)
-        request = SynthesisRequest(job.item.query, job.item.num_rewrites, job.item.top_k)
+        request = SynthesisRequest(job.item.query, job.item.num_rewrites, job.item.top_k, job.item.origin)
         try:
             result = await self._until_backends(lambda: self.pipeline.run(request), stop)
         except Stopped:

@@ -52,6 +52,7 @@ def parse_job(entry_id: str, fields: dict[str, str], deliveries: int) -> Job:
             query=fields.get("query", ""),
             num_rewrites=int(fields.get("num_rewrites", "4")),
             top_k=int(fields.get("top_k", "20")),
+            origin=fields.get("origin", ""),  # entries queued before origins existed are logged queries
         )
     except (ValueError, ValidationError) as error:
         reason = (
@@ -83,6 +84,7 @@ class QueryQueue:
                     "query": item.query,
                     "num_rewrites": str(item.num_rewrites),
                     "top_k": str(item.top_k),
+                    "origin": item.origin,
                     "attempts": "0",
                     "enqueued_at": now,
                 }

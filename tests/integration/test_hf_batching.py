@@ -201,6 +201,28 @@ async def test_a_prompt_of_another_template_waits_for_the_batch_and_decodes_righ
     assert other.texts == alone.texts and other.tokens == alone.tokens > 0
 
 
+async def test_prompts_of_two_templates_arriving_together_get_a_batch_each(
+    runtime: HFRuntime, engine: tuple[HFEngine, list[tuple[int, int]]]
+) -> None:
+    """A rewrite and a product prompt at an idle engine: the first starts the batch alone (sharing its
+    template's prefix), the other waits for it; each samples what it would alone."""
+    hf, steps = engine
+    product = load_prompt("product_keywords_v1").messages("Product: Aquaflo 50 ft. Garden Hose")
+    rewrite = messages("garden hose")
+    results = await asyncio.gather(hf.generate(rewrite, 2, 3, None), hf.generate(product, 2, 4, None))
+    assert steps[0] == (1, 0)  # the product prompt did not join the rewrite's batch
+    assert steps.count((1, 0)) == 2 and sum(admitted for admitted, _ in steps) == 2
+    sampling = Sampling(hf.settings.temperature, hf.settings.top_p, hf.settings.max_new_tokens)
+    for turns, seed, result in ((rewrite, 3, results[0]), (product, 4, results[1])):
+        alone = generate(runtime, [Conversation(turns, 2, seed, None)], sampling)[0]
+        assert (result.texts, result.tokens) == (alone.texts, alone.tokens)
+    # The same template still joins a running batch.
+    steps.clear()
+    more = [messages(q) for q in QUERIES[:2]]
+    await asyncio.gather(*(hf.generate(m, 2, i, None) for i, m in enumerate(more)))
+    assert steps[0] == (2, 0)
+
+
 async def test_a_cancelled_request_leaves_the_batch_and_the_others_finish(
     engine: tuple[HFEngine, list[tuple[int, int]]],
 ) -> None:

@@ -108,6 +108,8 @@ class CatalogEngine(RewriteEngine):
         return self._version
 
     async def propose(self, request: RewriteInput) -> Proposal:
+        if request.product is not None:  # it rewrites queries; writing queries for a product is the LLM's
+            return Proposal()
         return self.propose_now(request)
 
     def propose_now(self, request: RewriteInput) -> Proposal:

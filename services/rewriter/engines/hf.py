@@ -43,6 +43,7 @@ class _Submitted:
     key: int
     request: PromptRequest
     future: asyncio.Future[Completions]
+    template: tuple[tuple[str, str], ...]  # every turn before the last: what the batch's prompts share
     submitted: float = field(default_factory=time.monotonic)
 
 
@@ -87,7 +88,10 @@ class HFEngine(LLMEngine):
         if n <= 0:
             return Generation(texts=[], tokens=0)
         request = PromptRequest(self.runtime.prompt_ids(messages), n, seed, deadline)
-        submitted = _Submitted(next(self._keys), request, asyncio.get_running_loop().create_future())
+        template = tuple((m["role"], m["content"]) for m in messages[:-1])
+        submitted = _Submitted(
+            next(self._keys), request, asyncio.get_running_loop().create_future(), template
+        )
         self._waiting.append(submitted)
         self._wakeup.set()
         completions = await submitted.future  # cancelled: its rows end at the next step
@@ -149,8 +153,13 @@ class HFEngine(LLMEngine):
             busy = bool(self._running or admitted)
             if busy and rows + submitted.request.n > self.settings.hf_max_batch_rows:
                 break
-            # A prompt of another template waits until the batch ends (the batch shares one prefix).
-            if self._running and not sampler.fits(submitted.request.ids):
+            # A prompt of another template waits until the batch ends: the batch shares one prefix, and
+            # prompts of two templates admitted together would share almost none of it for as long as the
+            # batch runs. fits() is what keeps a joining prompt's tokens right.
+            batch = next(iter(self._running.values()), None)
+            if batch is not None and (
+                submitted.template != batch.template or not sampler.fits(submitted.request.ids)
+            ):
                 break
             self._waiting.popleft()
             admitted.append(submitted)

@@ -20,6 +20,8 @@ class PromptTemplate:
     user: str
     shots: tuple[tuple[str, str], ...]
     version: str  # name + hash of the file: any edit gives a new version
+    # rewrite: the user turn is a shopper's query; product: a product's text, to write shopper queries for
+    task: str = "rewrite"
 
     def messages(self, query: str) -> list[dict[str, str]]:
         """Chat messages for one query: system, few-shot turns, then the query."""
@@ -35,6 +37,7 @@ class PromptTemplate:
         return messages_as_text(self.messages(query))
 
 
+TASKS = ("rewrite", "product")
 TEXT_LABELS = {"user": "Query:", "assistant": "Rewrite:"}
 
 
@@ -67,7 +70,10 @@ def load_prompt(name: str) -> PromptTemplate:
             user=str(data.get("user", "{query}")),
             shots=shots,
             version=f"{name}@{hashlib.sha256(raw).hexdigest()[:8]}",
+            task=str(data.get("task", "rewrite")),
         )
+        if template.task not in TASKS:
+            raise ValueError(f"task must be one of {', '.join(TASKS)}, not {template.task!r}")
         template.messages("probe")  # a bad placeholder fails here, at load, not per request
     except (KeyError, ValueError, IndexError, tomllib.TOMLDecodeError) as error:
         raise ConfigError(f"prompt {path.name} is malformed: {error}") from None

@@ -244,3 +244,39 @@ def test_a_failure_after_the_stream_started_ends_it_with_an_error_event(client: 
     assert [b.split("\n")[0] for b in blocks] == ["event: started", "event: rewrites", "event: error"]
     error = json.loads(blocks[-1].split("data: ", 1)[1])
     assert error["status"] == 503 and "judge failed: UNAVAILABLE" in error["detail"]
+
+
+PRODUCT = {"product_id": "DEMO-000001", "title": "Holdline 8 in. T-Bar Pull"}
+BAD_PRODUCT_BODIES = [
+    ({"title": "Pull"}, "product_id"),
+    ({"product_id": "D1"}, "title"),
+    ({**PRODUCT, "title": "  \t"}, "must not be empty"),
+    ({**PRODUCT, "title": "x" * 600}, "at most 512"),
+    ({**PRODUCT, "product_id": "has space"}, "should match pattern"),
+    ({**PRODUCT, "product_id": ""}, "at least 1 character"),
+    ({**PRODUCT, "description": "d" * 2001}, "at most 2000"),
+    ({**PRODUCT, "styles": []}, "at least 1 item"),
+    ({**PRODUCT, "styles": ["keywords", "keywords"]}, "a style is listed twice"),
+    ({**PRODUCT, "styles": ["poems"]}, "'keywords', 'attributes', 'need' or 'misspelled'"),
+    ({**PRODUCT, "num_queries": 9}, "less than or equal to 8"),
+    ({**PRODUCT, "num_queries": 0}, "greater than or equal to 1"),
+    ({**PRODUCT, "top_k": 201}, "less than or equal to 200"),
+    ({**PRODUCT, "seed": -1}, "greater than or equal to 0"),
+    ({**PRODUCT, "colour": "red"}, "Extra inputs are not permitted"),
+]
+
+
+@pytest.mark.parametrize(("body", "message"), BAD_PRODUCT_BODIES)
+def test_bad_product_bodies_get_422_with_a_message(client: TestClient, body: object, message: str) -> None:
+    response = client.post("/v1/synthesize:product", json=body)
+    assert response.status_code == 422, response.text
+    assert message in response.text
+    assert "x" * 600 not in response.text
+
+
+def test_a_product_with_unreachable_backends_is_503_with_retry_after(client: TestClient) -> None:
+    response = client.post("/v1/synthesize:product", json=PRODUCT)
+    assert response.status_code == 503
+    assert "UNAVAILABLE" in response.json()["detail"] and "Traceback" not in response.text
+    assert int(response.headers["retry-after"]) > 0
+    assert "/v1/synthesize:product" in client.get("/openapi.json").json()["paths"]
