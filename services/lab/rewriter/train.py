@@ -25,6 +25,8 @@ from typing import Any
 from services.core.assets import fingerprint, smollm2_hf_dir
 from services.core.durable import publish, write_bytes
 from services.core.errors import ConfigError, InvalidInput
+from services.core.llm.model_dir import TRAINED_MANIFEST as MANIFEST
+from services.core.llm.model_dir import check_causal_lm
 from services.lab.rewriter.data import (
     FORMATS,
     Format,
@@ -50,7 +52,6 @@ from services.rewriter.prompts import load_prompt
 
 log = logging.getLogger(__name__)
 
-MANIFEST = "tailsynth-model.json"
 FORMAT = "tailsynth.rewriter.model/1"
 RUN_FILE = "run.json"
 STAGES = ("sft", "dpo", "grpo")
@@ -146,22 +147,6 @@ def base_model(base: Path | None, settings: RewriterSettings) -> Path:
     path = base or settings.model_dir or smollm2_hf_dir(settings.models_dir)
     check_causal_lm(path)
     return path
-
-
-def check_causal_lm(path: Path) -> None:
-    """A Hugging Face causal LM directory, or a one-line ConfigError saying what it is not."""
-    config = path / "config.json"
-    if not config.is_file():
-        raise ConfigError(f"{path} is not a Hugging Face model directory (no config.json)")
-    try:
-        from transformers import AutoConfig, AutoModelForCausalLM
-
-        loaded = AutoConfig.from_pretrained(str(path), local_files_only=True)
-    except (OSError, ValueError, KeyError) as error:
-        raise ConfigError(f"{path}: config.json does not load ({str(error).splitlines()[0]})") from None
-    if type(loaded) not in AutoModelForCausalLM._model_mapping:
-        kind = getattr(loaded, "model_type", "?")
-        raise ConfigError(f"{path} is not a causal language model (model_type {kind!r})")
 
 
 def stage_rows(data: StoreData, config: TrainConfig, prompt_name: str) -> list[dict[str, Any]]:

@@ -51,8 +51,14 @@ def record(n: int, query: str, queries: dict = QUERIES) -> dict[str, object]:  #
     ranked, dropped = queries[query]
     rewrites = [
         {
-            "text": text, "source": source, "accepted": accepted, "reason": "r", "rewards": rewards(reward),
-            "reward": reward, "rank": rank, "retrieved": 5,
+            "text": text,
+            "source": source,
+            "accepted": accepted,
+            "reason": "r",
+            "rewards": rewards(reward),
+            "reward": reward,
+            "rank": rank,
+            "retrieved": 5,
         }  # fmt: skip
         for rank, (text, source, reward, accepted) in enumerate(ranked, start=1)
     ]
