@@ -85,7 +85,14 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=6)
     parser.add_argument("--num-rewrites", type=int, default=4)
     parser.add_argument("--formats", default="list,single", help="SFT formats compared on the dev queries")
+    parser.add_argument(
+        "--synthesize",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="--no-synthesize: train on the store as it is (a run stopped part-way through synthesis)",
+    )
     parser.add_argument("--epochs", type=float, default=1.0)
+    parser.add_argument("--steps", type=int, default=0, help="sft and dpo steps each (0: the epochs decide)")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--grpo-steps", type=int, default=0, help="GRPO steps after DPO (0: none)")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
@@ -108,10 +115,15 @@ def main() -> int:
     timings_file = args.work / "timings.json"
     if timings_file.is_file():
         steps.timings.update(json.loads(timings_file.read_text()))
-    with local_system(state, catalog, steps.env, steps.timings, "start system (base rewriter)") as env:
-        synthesize(steps, env, split.synthesis, args.concurrency, "synthesize (base rewriter)")
-    timings_file.write_text(json.dumps(steps.timings))
+    if args.synthesize:
+        with local_system(state, catalog, steps.env, steps.timings, "start system (base rewriter)") as env:
+            synthesize(steps, env, split.synthesis, args.concurrency, "synthesize base")
+        timings_file.write_text(json.dumps(steps.timings))
     store = state / "store"
+    from services.lab.rewriter.data import load_store
+
+    stored = load_store(store)
+    print(stored.report(), file=sys.stderr)
     dev_file = args.work / "dev-queries.txt"
     dev_file.write_text("".join(q + "\n" for q in split.dev), encoding="utf-8")
 
@@ -140,7 +152,8 @@ def main() -> int:
         "best_format": best,
         "trained_model": trained,
         "manifest": json.loads((Path(trained) / "tailsynth-model.json").read_text()),
-        "synthesis_queries": len(split.synthesis),
+        "synthesis_queries": len(stored.queries),
+        "store": stored.report(),
         "dev_queries": len(split.dev),
         "held_out_queries": split.held_out,
         "synth_engines": args.synth_engines,

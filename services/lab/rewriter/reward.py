@@ -17,7 +17,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from services.core.errors import ConfigError
 from services.core.text import normalize_query
+from services.pipeline.clients import BackendError
 from services.pipeline.config import PipelineSettings
 from services.pipeline.domain import RewriteCandidate, Rewritten
 from services.pipeline.models import DroppedCandidate, Rewrite, SynthesisResult
@@ -158,3 +160,23 @@ def _text(completion: Any) -> str:
     if isinstance(completion, list):
         return "".join(str(m.get("content", "")) for m in completion if isinstance(m, dict))
     return str(completion)
+
+
+def reward_services(pipeline: PipelineSettings | None) -> str:
+    """The pipeline version of the services GRPO scores against; a one-line error when they are down."""
+    if pipeline is None:
+        raise ConfigError("grpo scores samples with the live retriever and judge: pipeline settings needed")
+
+    async def version() -> str:
+        client = SynthesisPipeline(pipeline)
+        try:
+            return await client.version()
+        finally:
+            await client.close()
+
+    try:
+        return asyncio.run(version())
+    except BackendError as error:
+        raise ConfigError(
+            f"grpo needs the running rewriter, retriever and judge (TAILSYNTH_PIPELINE_*_TARGET): {error}"
+        ) from None

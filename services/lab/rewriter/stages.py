@@ -4,6 +4,7 @@ TRL, transformers and torch are imported inside the functions."""
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 from collections.abc import Iterator
@@ -13,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from services.lab.training import Progress
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -34,7 +37,7 @@ def callbacks(progress: bool, stop_after: int, desc: str) -> tuple[Any, Any]:
 
     class ProgressBar(TrainerCallback):
         bar: Progress | None = None
-        shown: dict[str, float] = {}  # noqa: RUF012 - replaced per instance on the first log
+        shown: dict[str, float]
 
         def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
             self.bar = Progress(state.max_steps, state.global_step, progress, desc)
@@ -135,6 +138,22 @@ def build_trainer(
     reward: Any,
     extra_callbacks: list[Any],
 ) -> Any:
+    trainer = _trainer(args, common, model, tokenizer, rows, reward, extra_callbacks)
+    from transformers import PrinterCallback
+
+    trainer.remove_callback(PrinterCallback)  # it prints every log line on stdout, our bar shows them
+    return trainer
+
+
+def _trainer(
+    args: StageArgs,
+    common: dict[str, Any],
+    model: Any,
+    tokenizer: Any,
+    rows: list[dict[str, Any]],
+    reward: Any,
+    extra_callbacks: list[Any],
+) -> Any:
     from datasets import Dataset
 
     dataset = Dataset.from_list(rows)
@@ -182,3 +201,29 @@ def build_trainer(
         processing_class=tokenizer,
         callbacks=extra_callbacks,
     )
+
+
+def log_summary(history: list[dict[str, Any]]) -> dict[str, Any]:
+    """First and final (mean of the last 10 steps) of each logged curve, and the per-step loss."""
+    steps = [h for h in history if "loss" in h]
+    out: dict[str, Any] = {"loss_per_step": [round(float(h["loss"]), 5) for h in steps]}
+    names = sorted({k for h in steps for k, v in h.items() if isinstance(v, int | float)} - {"step", "epoch"})
+    for name in names:
+        values = [float(h[name]) for h in steps if name in h]
+        if values:
+            tail = values[-10:]
+            out[name] = {"first": round(values[0], 5), "final": round(sum(tail) / len(tail), 5)}
+    return out
+
+
+def close_reward(trainer: Any, reward: Any) -> None:
+    """The reward's gRPC channels live on the trainer's event loop: close them there."""
+    loop = getattr(trainer, "async_loop", None)
+    if reward is None or loop is None:
+        return
+    import asyncio
+
+    try:
+        asyncio.run_coroutine_threadsafe(reward.close(), loop).result(timeout=10)
+    except Exception:  # closing is best effort; the process may be ending anyway
+        log.debug("closing the reward's channels failed", exc_info=True)

@@ -24,7 +24,7 @@ from typing import Any
 
 from services.core.assets import fingerprint, smollm2_hf_dir
 from services.core.durable import publish, write_bytes
-from services.core.errors import ConfigError, InvalidInput
+from services.core.errors import InvalidInput
 from services.core.llm.model_dir import TRAINED_MANIFEST as MANIFEST
 from services.core.llm.model_dir import check_causal_lm
 from services.lab.rewriter.data import (
@@ -38,11 +38,14 @@ from services.lab.rewriter.data import (
     rows_sha256,
     sft_rows,
 )
+from services.lab.rewriter.reward import reward_services
 from services.lab.rewriter.stages import (
     StageArgs,
     build_trainer,
     callbacks,
+    close_reward,
     interrupts_stop,
+    log_summary,
     training_arguments,
 )
 from services.lab.training import run_key, set_threads
@@ -232,17 +235,16 @@ def train(
         "top_p": settings.top_p,
         "max_new_tokens": settings.max_new_tokens,
     }
-    key = run_key(
-        data_sha, config.params() | {"base": base_id, "prompt": prompt_version, "sampling": sampling}
-    )
+    # GRPO's reward is what the services answer: their versions (index, judge policy...) name the run too.
+    services = reward_services(pipeline) if config.stage == "grpo" else None
+    named = {"base": base_id, "prompt": prompt_version, "sampling": sampling, "services": services}
+    key = run_key(data_sha, config.params() | named)
     version = f"rewriter-{config.stage}-{key}"
     target = out or settings.models_dir / "rewriter" / version
     if (manifest := _existing(target, key)) is not None:
         log.info("%s already holds this run's model; nothing to train", target)
         steps = int(manifest.get("steps", 0))
         return TrainResult(target, version, steps, steps, steps, manifest)
-    if config.stage == "grpo" and pipeline is None:
-        raise ConfigError("grpo scores samples with the live retriever and judge: pipeline settings needed")
     target.parent.mkdir(parents=True, exist_ok=True)
     work = _work_dir(target, key, version)
 
@@ -294,7 +296,7 @@ def train(
         with interrupts_stop(stopper):
             trainer.train(resume_from_checkpoint=last)
     finally:
-        _close_reward(trainer, reward)
+        close_reward(trainer, reward)
         run = json.loads((work / RUN_FILE).read_text())
         run["seconds"] = float(run.get("seconds", 0.0)) + time.monotonic() - began
         write_bytes(work / RUN_FILE, json.dumps(run).encode())
@@ -316,6 +318,7 @@ def train(
         "base_model": {"id": base_id, "path": str(base.resolve())},
         "prompt": prompt_version,
         "serving_sampling": sampling,
+        "reward_services": services,
         "data": {
             "store": str(store),
             "sha256": data_sha,
@@ -329,7 +332,7 @@ def train(
         "seed": config.seed,
         "steps": state.max_steps,
         "resumed_from_step": resumed_from,
-        "log": _summary(state.log_history),
+        "log": log_summary(state.log_history),
         "train_seconds": round(float(run["seconds"]), 1),
         "device": device,
         "threads": torch.get_num_threads(),
@@ -350,32 +353,6 @@ def train(
     shutil.rmtree(work, ignore_errors=True)
     log.info("model %s written to %s", version, target)
     return TrainResult(target, version, state.max_steps, state.max_steps, resumed_from, manifest)
-
-
-def _summary(history: list[dict[str, Any]]) -> dict[str, Any]:
-    """First and final (mean of the last 10 steps) of each logged curve, and the per-step loss."""
-    steps = [h for h in history if "loss" in h]
-    out: dict[str, Any] = {"loss_per_step": [round(float(h["loss"]), 5) for h in steps]}
-    names = sorted({k for h in steps for k, v in h.items() if isinstance(v, int | float)} - {"step", "epoch"})
-    for name in names:
-        values = [float(h[name]) for h in steps if name in h]
-        if values:
-            tail = values[-10:]
-            out[name] = {"first": round(values[0], 5), "final": round(sum(tail) / len(tail), 5)}
-    return out
-
-
-def _close_reward(trainer: Any, reward: Any) -> None:
-    """The reward's gRPC channels live on the trainer's event loop: close them there."""
-    loop = getattr(trainer, "async_loop", None)
-    if reward is None or loop is None:
-        return
-    import asyncio
-
-    try:
-        asyncio.run_coroutine_threadsafe(reward.close(), loop).result(timeout=10)
-    except Exception:  # closing is best effort; the process may be ending anyway
-        log.debug("closing the reward's channels failed", exc_info=True)
 
 
 def train_stages(
