@@ -128,7 +128,13 @@ def main() -> int:
     dev_file.write_text("".join(q + "\n" for q in split.dev), encoding="utf-8")
 
     results: dict[str, Any] = {"formats": {}}
-    eval_env = base_env(state, "catalog")
+    # Generous deadlines: on busy cores the hf engine may take minutes for a batch of sampled rewrites, and a
+    # timed-out rewrite would count as a model that wrote nothing.
+    eval_env = base_env(state, "catalog") | {
+        "TAILSYNTH_PIPELINE_REWRITE_TIMEOUT_S": "600",
+        "TAILSYNTH_PIPELINE_SEARCH_TIMEOUT_S": "120",
+        "TAILSYNTH_PIPELINE_JUDGE_TIMEOUT_S": "300",
+    }
     with local_system(state, catalog, eval_env, steps.timings, "start system (evaluation)") as env:
         dev_extra = ["--split", "train", "--queries", str(dev_file)]
         results["dev_base"] = evaluate(steps, args, env, "base", "dev-base", dev_extra)

@@ -215,7 +215,7 @@ def _eval(args: argparse.Namespace) -> int:
     from services.core.catalog import load_catalog
     from services.core.errors import InvalidInput
     from services.core.text import normalize_query
-    from services.lab.retriever.evaluate import catalog_embeddings, labelled_queries, parse_ks
+    from services.lab.retriever.evaluate import labelled_queries, parse_ks
     from services.lab.rewriter.evaluate import (
         DEFINITIONS,
         EvalConfig,
@@ -225,9 +225,6 @@ def _eval(args: argparse.Namespace) -> int:
         write_report,
     )
     from services.pipeline.config import PipelineSettings
-    from services.retriever.config import RetrieverSettings
-    from services.retriever.index import file_sha256
-    from services.retriever.model import open_encoder
 
     ks = parse_ks(args.k)
     if args.catalog is None:
@@ -255,14 +252,7 @@ def _eval(args: argparse.Namespace) -> int:
         step = time.monotonic()
         outcomes, described = asyncio.run(score_queries(pipeline, target, [q.text for q in labelled], config))
         timings["rewrite_and_score_s"] = time.monotonic() - step
-    step = time.monotonic()
-    retriever = load_settings(RetrieverSettings)
-    encoder = open_encoder(retriever.model_copy(update={"model_dir": None}), None)
-    vectors, _ = catalog_embeddings(
-        encoder, products, file_sha256(args.catalog), retriever.state_dir / "eval-embeddings"
-    )
-    retrieval = union_recall(outcomes, labelled, encoder, vectors, [p.id for p in products], ks)
-    timings["retrieval_s"] = time.monotonic() - step
+    retrieval = union_recall(outcomes, labelled, ks)
     timings["total_s"] = time.monotonic() - began
     data: dict[str, Any] = {
         "label": args.label or (Path(args.model).name if args.model else target),

@@ -3,8 +3,8 @@
 For each query the rewriter is asked for rewrites with a seed derived from the query (so two models are
 compared on the same sampling draws), and its answer goes through SynthesisPipeline.stages() against
 the live retriever and judge: the intent judgments, rewards and ranking are the pipeline's own. Then,
-against the labels, exact search over the whole catalog gives the recall@k of the query alone and of
-the union of the query's and its intent-accepted rewrites' top k (what synthesis searches).
+against the labels, the running retriever's top k gives the recall@k of the query alone and of the
+union of the query's and its intent-accepted rewrites' top k (what synthesis searches).
 """
 
 from __future__ import annotations
@@ -51,6 +51,7 @@ class QueryOutcome:
     candidates: list[dict[str, Any]] = field(default_factory=list)  # LLM candidates with verdict, rewards
     dropped: list[dict[str, str]] = field(default_factory=list)
     searched: list[str] = field(default_factory=list)  # intent-accepted LLM rewrites
+    rankings: list[list[str]] = field(default_factory=list)  # product ids: the query's, then each searched
 
 
 def query_seed(query: str, seed: int) -> int:
@@ -87,6 +88,8 @@ async def _one(
                     }
                 )
             outcome.searched = [t for t, ok in intent.items() if ok]
+    hits = await pipeline.retriever.search([query, *outcome.searched], max(config.ks))
+    outcome.rankings = [[h.product_id for h in found] for found in hits]
     return outcome
 
 
@@ -162,37 +165,26 @@ DEFINITIONS = {
     "mean_reward_per_sample": "sum of the candidates' rewards / samples (a lost sample counts 0)",
     "distinct_per_query": "distinct candidates a query",
     "union": "recall@k of the union of the query's top k and each intent-accepted rewrite's top k "
-    "(exact search over the whole catalog)",
+    "(the running retriever's index, as synthesis searches)",
     "increment": "union recall@k minus the query's own recall@k",
 }
 
 
 def union_recall(
-    outcomes: Sequence[QueryOutcome],
-    labelled: Any,
-    encoder: Any,
-    vectors: Any,
-    ids: Sequence[str],
-    ks: Sequence[int],
+    outcomes: Sequence[QueryOutcome], labelled: Sequence[Any], ks: Sequence[int]
 ) -> dict[str, Any]:
-    """recall@k of the query alone and of query + intent-accepted rewrites, on the labelled queries."""
-    from services.lab.retriever.evaluate import evaluate_modes, search_texts
+    """recall@k of the query alone and of query + intent-accepted rewrites, from the running retriever's
+    top k of each text, on the labelled queries."""
+    from services.lab.retriever.evaluate import ranking_metrics, union_metrics
 
-    depth = max(ks)
-    query_hits, _ = search_texts(encoder, [q.text for q in labelled], vectors, ids, depth, "queries")
-    by_query = {normalize_query(o.query): o.searched for o in outcomes}
-    groups = [by_query.get(normalize_query(q.text), []) for q in labelled]
-    flat = [t for g in groups for t in g]
-    hits, _ = search_texts(encoder, flat, vectors, ids, depth, "rewrites") if flat else ([], 0.0)
-    rewrite_hits, start = [], 0
-    for g in groups:
-        rewrite_hits.append(hits[start : start + len(g)])
-        start += len(g)
-    metrics, _ = evaluate_modes(labelled, query_hits, rewrite_hits, ks)
-    out: dict[str, Any] = {"query": metrics["query"], "union": metrics["union"]}
-    out["increment"] = {
-        f"recall@{k}": metrics["union"][f"recall@{k}"] - metrics["query"][f"recall@{k}"] for k in ks
+    by_query = {normalize_query(o.query): o.rankings for o in outcomes}
+    rankings = [by_query[normalize_query(q.text)] for q in labelled]
+    out: dict[str, Any] = {
+        "query": ranking_metrics([r[0] for r in rankings], labelled, ks),
+        "union": union_metrics(rankings, labelled, ks),
     }
+    out["union"]["mean_rewrites"] = float(np.mean([len(r) - 1 for r in rankings]))
+    out["increment"] = {f"recall@{k}": out["union"][f"recall@{k}"] - out["query"][f"recall@{k}"] for k in ks}
     return out
 
 
