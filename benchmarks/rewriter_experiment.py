@@ -33,6 +33,8 @@ def train_command(args: argparse.Namespace, store: Path, stages: str, fmt: str) 
     command += [
         "--epochs",
         str(args.epochs),
+        "--steps",
+        str(args.steps),
         "--batch-size",
         str(args.batch_size),
         "--threads",
