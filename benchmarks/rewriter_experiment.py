@@ -28,15 +28,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from rewriter_steps import ROOT, SYNTH, Steps, base_env, local_system, split_queries, synthesize  # noqa: E402
 
 
-def train_command(args: argparse.Namespace, store: Path, stages: str, fmt: str) -> list[str]:
+def train_command(
+    args: argparse.Namespace,
+    store: Path,
+    stages: str,
+    fmt: str,
+    steps: int | None = None,
+    batch_size: int | None = None,
+) -> list[str]:
     command = [*SYNTH, "train", "rewriter", "--store", str(store), "--stages", stages, "--format", fmt]
     command += [
         "--epochs",
         str(args.epochs),
         "--steps",
-        str(args.steps),
+        str(args.steps if steps is None else steps),
         "--batch-size",
-        str(args.batch_size),
+        str(args.batch_size if batch_size is None else batch_size),
         "--threads",
         str(args.threads),
     ]
@@ -96,6 +103,8 @@ def main() -> int:
     parser.add_argument("--epochs", type=float, default=1.0)
     parser.add_argument("--steps", type=int, default=0, help="sft and dpo steps each (0: the epochs decide)")
     parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--dpo-steps", type=int, help="dpo steps (default: --steps)")
+    parser.add_argument("--dpo-batch-size", type=int, help="dpo batch (default: --batch-size)")
     parser.add_argument("--grpo-steps", type=int, default=0, help="GRPO steps after DPO (0: none)")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--out", type=Path, default=ROOT / "reports")
@@ -139,19 +148,26 @@ def main() -> int:
     }
     with local_system(state, catalog, eval_env, steps.timings, "start system (evaluation)") as env:
         dev_extra = ["--split", "train", "--queries", str(dev_file)]
-        results["dev_base"] = evaluate(steps, args, env, "base", "dev-base", dev_extra)
-        for fmt in args.formats.split(","):
+        formats = args.formats.split(",")
+        if len(formats) > 1:  # a choice to make: on the dev queries
+            results["dev_base"] = evaluate(steps, args, env, "base", "dev-base", dev_extra)
+        for fmt in formats:
             model = last_line(steps.run(f"train sft ({fmt})", train_command(args, store, "sft", fmt), env))
-            report = evaluate(steps, args, env, model, f"dev-sft-{fmt}", dev_extra)
-            results["formats"][fmt] = {"model": model, "dev": report}
+            results["formats"][fmt] = {"model": model}
+            if len(formats) > 1:
+                results["formats"][fmt]["dev"] = evaluate(
+                    steps, args, env, model, f"dev-sft-{fmt}", dev_extra
+                )
         best = max(
-            results["formats"],
-            key=lambda f: results["formats"][f]["dev"]["summary"]["mean_reward_per_sample"],
+            formats,
+            key=lambda f: (
+                results["formats"][f].get("dev", {}).get("summary", {}).get("mean_reward_per_sample", 0)
+            ),
         )
-        stages = "sft,dpo" + (",grpo" if args.grpo_steps else "")
-        trained = last_line(
-            steps.run(f"train {stages} ({best})", train_command(args, store, stages, best), env)
-        )
+        stages = "dpo" + (",grpo" if args.grpo_steps else "")
+        final = train_command(args, store, stages, best, args.dpo_steps, args.dpo_batch_size)
+        final += ["--base", results["formats"][best]["model"]]
+        trained = last_line(steps.run(f"train {stages} ({best})", final, env))
         held = ["--split", "eval", "--sample", str(args.eval_queries)]
         results["base"] = evaluate(steps, args, env, "base", "held-out-base", held)
         results["trained"] = evaluate(steps, args, env, trained, "held-out-trained", held)
@@ -222,14 +238,19 @@ def markdown(results: dict[str, Any]) -> str:
         f"- union recall@100: {relative(t['retrieval']['union']['recall@100'], b['retrieval']['union']['recall@100'])} "
         "(target +5%)",
         "",
-        "## SFT format on the dev queries",
-        "",
-        head,
-        "|---" * 15 + "|",
-        row("base", results["dev_base"]),
     ]
-    lines += [row(f"sft {name}", entry["dev"]) for name, entry in results["formats"].items()]
-    lines += ["", f"Chosen: `{results['best_format']}` (higher reward per sample).", ""]
+    if "dev_base" in results:
+        lines += [
+            "## SFT format on the dev queries",
+            "",
+            head,
+            "|---" * 15 + "|",
+            row("base", results["dev_base"]),
+        ]
+        lines += [row(f"sft {name}", entry["dev"]) for name, entry in results["formats"].items()]
+        lines += ["", f"Chosen: `{results['best_format']}` (higher reward per sample).", ""]
+    else:
+        lines += [f"SFT format: `{results['best_format']}` only (no comparison in this run).", ""]
     lines += ["| step | seconds |", "|---|---|"]
     lines += [f"| {name} | {seconds} |" for name, seconds in results["timings_s"].items()]
     return "\n".join(lines) + "\n"
