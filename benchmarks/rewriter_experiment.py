@@ -225,7 +225,7 @@ def markdown(results: dict[str, Any]) -> str:
         "## Held-out queries",
         "",
         head,
-        "|---" * 15 + "|",
+        "|---" * 14 + "|",
         row("base SmolLM2-135M", results["base"]),
         row(f"trained ({results['manifest']['version']})", results["trained"]),
         "",
@@ -244,7 +244,7 @@ def markdown(results: dict[str, Any]) -> str:
             "## SFT format on the dev queries",
             "",
             head,
-            "|---" * 15 + "|",
+            "|---" * 14 + "|",
             row("base", results["dev_base"]),
         ]
         lines += [row(f"sft {name}", entry["dev"]) for name, entry in results["formats"].items()]
