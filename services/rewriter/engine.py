@@ -11,9 +11,11 @@ import math
 from abc import abstractmethod
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from services.core.engine import Engine
+from services.core.llm.model_dir import trained_manifest
 from services.core.registry import Registry
 from services.rewriter.config import RewriterSettings
 from services.rewriter.parsing import Dropped, parse_candidates
@@ -102,6 +104,20 @@ class RewriteEngine(Engine[RewriterSettings]):
 
 class LLMEngine(RewriteEngine):
     """Prompt -> n sampled completions -> parsed, de-duplicated candidates."""
+
+    model_path: Path | None = None  # the local model directory it serves (hf, vllm)
+
+    def details(self) -> dict[str, str]:
+        """What Describe says about the served model: its directory and, for a model `synth train
+        rewriter` wrote, its training version, stage and base model (the version names its weights)."""
+        if self.model_path is None:
+            return {}
+        manifest = trained_manifest(self.model_path)
+        out = {f"{self.name}_model": str(self.model_path)}
+        if manifest:
+            out[f"{self.name}_trained"] = f"{manifest.get('version')} (stage {manifest.get('stage')})"
+            out[f"{self.name}_trained_from"] = str(manifest.get("base_model", {}).get("id", ""))
+        return out
 
     def __init__(self, settings: RewriterSettings, run_blocking: BlockingRunner) -> None:
         super().__init__(settings, run_blocking)

@@ -225,9 +225,10 @@ class RewriterService(GrpcService, rewriter_pb2_grpc.RewriterServicer):
         self, request: common_pb2.DescribeRequest, context: grpc.aio.ServicerContext
     ) -> common_pb2.ServiceInfo:
         self.require_loaded()
+        details = {"prompts": ",".join(sorted(self.prompts))}
+        for engine in self.engines:
+            if isinstance(engine, LLMEngine):
+                details |= engine.details()
         return common_pb2.ServiceInfo(
-            service=self.name,
-            engine=self.settings.engines,
-            version=self.version,
-            details={"prompts": ",".join(sorted(self.prompts))},
+            service=self.name, engine=self.settings.engines, version=self.version, details=details
         )

@@ -20,6 +20,7 @@ from services.core.assets import smollm2_hf_dir
 from services.core.errors import NotReady
 from services.core.llm.hf import HFRuntime
 from services.core.llm.hf_batch import PromptRequest
+from services.core.llm.model_dir import check_causal_lm
 from services.core.llm.sampling import Completions, Sampling
 from services.rewriter.engine import Generation, LLMEngine
 
@@ -55,7 +56,9 @@ class HFEngine(LLMEngine):
 
     def load(self) -> None:
         path = self.settings.model_dir or smollm2_hf_dir(self.settings.models_dir)
+        check_causal_lm(path)
         self.runtime = HFRuntime(path, self.settings.device)
+        self.model_path = path
 
     async def start(self) -> None:
         await super().start()

@@ -11,6 +11,7 @@ import logging
 import time
 
 from services.core.assets import smollm2_hf_dir
+from services.core.llm.model_dir import check_causal_lm
 from services.core.llm.sampling import Sampling
 from services.core.llm.vllm import AsyncVLLM, VLLMOptions
 from services.rewriter.engine import Generation, LLMEngine
@@ -40,6 +41,8 @@ class VLLMEngine(LLMEngine):
 
     async def start(self) -> None:
         path = self.settings.model_dir or smollm2_hf_dir(self.settings.models_dir)
+        check_causal_lm(path)
+        self.model_path = path
         started = time.perf_counter()
         runtime = AsyncVLLM()
         await runtime.start(path, self.options(), "the vllm rewrite engine")
