@@ -14,6 +14,7 @@ from services.cli.train import add_commands as add_train_commands
 from services.core.errors import ConfigError, InvalidInput
 from services.core.logging import setup_logging
 from services.core.settings import load_settings
+from services.pipeline.models import DEFAULT_NUM_REWRITES, DEFAULT_TOP_K
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEMO_CATALOG = REPO_ROOT / "data" / "demo" / "catalog.csv"
@@ -218,8 +219,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     enqueue.add_argument("file", type=Path)
     enqueue.add_argument("--url", default="http://127.0.0.1:8000", help="the gateway")
-    enqueue.add_argument("--num-rewrites", type=int, default=4, help="default for lines that give none")
-    enqueue.add_argument("--top-k", type=int, default=20, help="default for lines that give none")
+    enqueue.add_argument(
+        "--num-rewrites", type=int, default=DEFAULT_NUM_REWRITES, help="default for lines that give none"
+    )
+    enqueue.add_argument("--top-k", type=int, default=DEFAULT_TOP_K, help="default for lines that give none")
     enqueue.add_argument("--batch", type=int, default=500, help="queries per request")
     enqueue.add_argument("--strict", action="store_true", help="queue nothing if any line is bad")
     enqueue.add_argument("--api-key", help="API key, when the gateway requires one")
@@ -233,8 +236,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--queries", type=Path, required=True, help="query log: text, JSONL, CSV/TSV with a query column"
     )
     synthesize.add_argument("--url", default=GATEWAY_URL, help="the gateway")
-    synthesize.add_argument("--num-rewrites", type=int, default=4, help="default for lines that give none")
-    synthesize.add_argument("--top-k", type=int, default=20, help="default for lines that give none")
+    synthesize.add_argument(
+        "--num-rewrites", type=int, default=DEFAULT_NUM_REWRITES, help="default for lines that give none"
+    )
+    synthesize.add_argument(
+        "--top-k", type=int, default=DEFAULT_TOP_K, help="default for lines that give none"
+    )
     synthesize.add_argument("--concurrency", type=int, default=4, help="queries in flight at once")
     synthesize.add_argument("--limit", type=int, help="synthesize at most this many queries, then stop")
     synthesize.add_argument(
@@ -251,8 +258,8 @@ def build_parser() -> argparse.ArgumentParser:
     query = commands.add_parser("query", help="send one query to the running system and show every stage")
     query.add_argument("text")
     query.add_argument("--url", default="http://127.0.0.1:8000")
-    query.add_argument("--num-rewrites", type=int, default=4)
-    query.add_argument("--top-k", type=int, default=20)
+    query.add_argument("--num-rewrites", type=int, default=DEFAULT_NUM_REWRITES)
+    query.add_argument("--top-k", type=int, default=DEFAULT_TOP_K)
     query.add_argument("--no-cache", action="store_true")
     query.add_argument("--json", action="store_true", help="print the raw response")
     query.add_argument("--api-key", help="API key, when the gateway requires one")

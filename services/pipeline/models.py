@@ -10,6 +10,11 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_v
 from services.core.text import clean
 
 MAX_QUERY_CHARS = 512
+# Synthesis parameters a request may leave out, and their bounds: every front end reads them from here.
+DEFAULT_NUM_REWRITES = 4
+MAX_NUM_REWRITES = 16
+DEFAULT_TOP_K = 20
+MAX_TOP_K = 200
 
 
 class QueryItem(BaseModel):
@@ -23,8 +28,12 @@ class QueryItem(BaseModel):
             max_length=MAX_QUERY_CHARS, description="The shopper's search query.", examples=["cordless drill"]
         ),
     ]
-    num_rewrites: StrictInt = Field(4, ge=1, le=16, description="Rewrites to ask the LLM for.")
-    top_k: StrictInt = Field(20, ge=1, le=200, description="Products retrieved per query and rewrite.")
+    num_rewrites: StrictInt = Field(
+        DEFAULT_NUM_REWRITES, ge=1, le=MAX_NUM_REWRITES, description="Rewrites to ask the LLM for."
+    )
+    top_k: StrictInt = Field(
+        DEFAULT_TOP_K, ge=1, le=MAX_TOP_K, description="Products retrieved per query and rewrite."
+    )
 
     @field_validator("query")
     @classmethod

@@ -20,6 +20,8 @@ from services.pipeline.config import PipelineSettings
 from services.pipeline.domain import Hit, Judgment, PairKind
 from services.pipeline.ids import pair_id
 from services.pipeline.models import (
+    DEFAULT_NUM_REWRITES,
+    DEFAULT_TOP_K,
     Candidate,
     Diagnostics,
     JudgmentsStage,
@@ -42,8 +44,8 @@ Stage = RewritesStage | RetrievalStage | JudgmentsStage | SynthesisResult
 @dataclass(frozen=True)
 class SynthesisRequest:
     query: str
-    num_rewrites: int = 4
-    top_k: int = 20
+    num_rewrites: int = DEFAULT_NUM_REWRITES
+    top_k: int = DEFAULT_TOP_K
 
 
 @dataclass
