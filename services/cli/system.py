@@ -6,7 +6,6 @@ get the environment plus the addresses chosen here, and are stopped in reverse o
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import signal
@@ -19,8 +18,8 @@ from pathlib import Path
 import httpx
 
 from services.core.errors import ConfigError
+from services.core.health import NotServing, wait_serving
 from services.core.redis_server import EmbeddedRedis, free_port
-from services.pipeline.clients import JudgeClient, RetrieverClient, RewriterClient
 from services.retriever.build import index_is_current
 from services.retriever.config import RetrieverSettings
 
@@ -108,21 +107,12 @@ class LocalSystem:
         if subprocess.run(command, env=self.env()).returncode != 0:
             raise ConfigError(f"index build failed for {self.catalog}")
 
-    async def _wait_grpc(self) -> None:
-        clients = [
-            RewriterClient(f"127.0.0.1:{self.ports.rewriter}", 5),
-            RetrieverClient(f"127.0.0.1:{self.ports.retriever}", 5),
-            JudgeClient(f"127.0.0.1:{self.ports.judge}", 5),
-        ]
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    def _wait_grpc(self) -> None:
+        targets = [f"127.0.0.1:{getattr(self.ports, name)}" for name in GRPC_SERVICES]
         try:
-            while not all(await asyncio.gather(*(c.healthy() for c in clients))):
-                self._check_alive()
-                if time.monotonic() > deadline:
-                    raise ConfigError(f"services not SERVING after {STARTUP_TIMEOUT_S:.0f}s")
-                await asyncio.sleep(0.5)
-        finally:
-            await asyncio.gather(*(c.close() for c in clients))
+            wait_serving(targets, STARTUP_TIMEOUT_S, check=self._check_alive, interval_s=0.5, what="services")
+        except NotServing as error:
+            raise ConfigError(str(error)) from None
 
     def _wait_ready(self, timeout_s: float = 60.0) -> None:
         deadline = time.monotonic() + timeout_s
@@ -147,7 +137,7 @@ class LocalSystem:
             self.ensure_index()
             for name in GRPC_SERVICES:
                 self._spawn(name, "-m", f"services.{name}")
-            asyncio.run(self._wait_grpc())
+            self._wait_grpc()
             self._spawn("sink", "-m", "services.store")
             for number in range(self.workers):
                 self._spawn(f"worker-{number}", "-m", "services.worker")
@@ -169,7 +159,7 @@ class LocalSystem:
         if name not in GRPC_SERVICES:
             raise ValueError(f"not a gRPC service: {name}")
         self._spawn(name, "-m", f"services.{name}")
-        asyncio.run(self._wait_grpc())
+        self._wait_grpc()
 
     def stop(self, timeout_s: float = 20.0) -> None:
         for name in reversed(list(self.processes)):
