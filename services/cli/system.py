@@ -20,6 +20,7 @@ import httpx
 from services.core.errors import ConfigError
 from services.core.health import NotServing, wait_serving
 from services.core.redis_server import EmbeddedRedis, free_port
+from services.core.signals import stop_on_signals_sync
 from services.retriever.build import index_is_current
 from services.retriever.config import RetrieverSettings
 
@@ -181,14 +182,8 @@ class LocalSystem:
 
     def wait(self) -> int:
         """Block until SIGINT/SIGTERM or a child exits; return an exit code."""
-        stop = {"signal": 0}
-
-        def on_signal(signum: int, _frame: object) -> None:
-            stop["signal"] = signum
-
-        signal.signal(signal.SIGINT, on_signal)
-        signal.signal(signal.SIGTERM, on_signal)
-        while not stop["signal"]:
+        stop = stop_on_signals_sync()
+        while not stop.is_set():
             for name, process in self.processes.items():
                 if process.poll() is not None:
                     log.error("%s exited with code %s; stopping everything", name, process.returncode)

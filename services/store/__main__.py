@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from services.core.consumers import blocking_client, stop_on_signals
+from services.core.consumers import blocking_client
 from services.core.logging import setup_logging
 from services.core.settings import load_settings
+from services.core.signals import stop_on_signals
 from services.store.config import StoreSettings
 from services.store.sink import ParquetSink
 
