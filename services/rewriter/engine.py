@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from services.core.engine import Engine
+from services.core.errors import NotReady
 from services.core.registry import Registry
 from services.rewriter.config import RewriterSettings
 from services.rewriter.parsing import Dropped, parse_candidates
@@ -71,9 +72,16 @@ class RewriteEngine(Engine[RewriterSettings]):
 class LLMEngine(RewriteEngine):
     """Prompt -> n sampled completions -> parsed, de-duplicated candidates."""
 
+    closed = False  # set by close(): no new generation starts
+
     def __init__(self, settings: RewriterSettings, run_blocking: BlockingRunner) -> None:
         super().__init__(settings, run_blocking)
         self.prompt: PromptTemplate = load_prompt(settings.prompt)
+
+    def not_ready(self) -> NotReady:
+        """What generate() raises before start() finished or after close(): the same for every engine (the
+        servicer answers UNAVAILABLE)."""
+        return NotReady(f"{self.name} engine is {'shutting down' if self.closed else 'not started'}")
 
     @abstractmethod
     async def generate(
