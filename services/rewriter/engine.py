@@ -110,5 +110,5 @@ ENGINES: Registry[RewriteEngine] = Registry(
         "openai": "services.rewriter.engines.openai:OpenAIEngine",
         "catalog": "services.rewriter.engines.catalog:CatalogEngine",
     },
-    extras={"vllm": "vllm"},
+    extras={"hf": "rewriter", "vllm": "vllm", "openai": "rewriter", "catalog": "rewriter"},
 )

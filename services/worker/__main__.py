@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from services.core.optional import require_role
+
+require_role("worker")  # before the imports below, which need the gateway extra
+
 import asyncio
 import logging
 
