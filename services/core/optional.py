@@ -49,7 +49,7 @@ EXTRAS: dict[str, Extra] = {
     "vllm": Extra(_libraries("vllm")),
     # Building blocks.
     "torch": Extra(_libraries("torch", "transformers", "numpy")),
-    "llm": Extra(_libraries("gguf"), includes=("torch",)),
+    "llm": Extra(_libraries("gguf", "accelerate"), includes=("torch",)),
     "encoder": Extra(
         _libraries(
             "sentence-transformers=sentence_transformers",
