@@ -1,6 +1,9 @@
 """THE synthesis pipeline: query -> rewrites -> retrieval -> judgments -> scored pairs.
 
-The gateway, the CLI and the worker all call SynthesisPipeline.run(); nothing else orchestrates
+SynthesisPipeline.stages() runs one synthesis and yields each stage as it completes; run() is the same
+to its last stage, the result. The gateway serves every synthesis endpoint from stages() (the stream
+shows each stage, the plain and batch endpoints only the result), the queue worker calls run(), and the
+CLI's `synth query` and `synth synthesize` go through the gateway over HTTP. Nothing else orchestrates
 the services.
 """
 
