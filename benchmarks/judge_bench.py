@@ -125,23 +125,13 @@ class Server:
         return lines[-1].split(": ", 1)[-1] if lines else "see the judge's log"
 
     def wait_serving(self, timeout_s: float = 300) -> None:
-        import grpc
-        from grpc_health.v1 import health_pb2, health_pb2_grpc
+        from services.core.health import wait_serving
 
-        deadline = time.monotonic() + timeout_s
-        with grpc.insecure_channel(f"127.0.0.1:{self.port}") as channel:
-            health = health_pb2_grpc.HealthStub(channel)
-            while time.monotonic() < deadline:
-                if self.process.poll() is not None:
-                    raise RuntimeError(f"the judge exited: {self.last_error()}")
-                try:
-                    reply = health.Check(health_pb2.HealthCheckRequest(service=""), timeout=2)
-                    if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                        return
-                except grpc.RpcError:
-                    pass
-                time.sleep(0.5)
-        raise RuntimeError(f"the judge was not serving after {timeout_s:.0f}s")
+        def alive() -> None:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the judge exited: {self.last_error()}")
+
+        wait_serving(f"127.0.0.1:{self.port}", timeout_s, check=alive, interval_s=0.5, what="the judge")
 
 
 def served_engines(engine: str) -> str:

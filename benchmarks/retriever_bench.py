@@ -259,23 +259,13 @@ def end_to_end(index_dir: Path, texts: list[str], levels: list[int], requests: i
 
 
 def wait_serving(port: int, server: subprocess.Popen[bytes], timeout_s: float = 300) -> None:
-    import grpc
-    from grpc_health.v1 import health_pb2, health_pb2_grpc
+    from services.core.health import NotServing
+    from services.core.health import wait_serving as wait
 
-    deadline = time.monotonic() + timeout_s
-    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-        health = health_pb2_grpc.HealthStub(channel)
-        while time.monotonic() < deadline:
-            if server.poll() is not None:
-                raise SystemExit(f"the retriever exited with code {server.returncode}")
-            try:
-                reply = health.Check(health_pb2.HealthCheckRequest(service=""), timeout=2)
-                if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                    return
-            except grpc.RpcError:
-                pass
-            time.sleep(1)
-    raise SystemExit(f"the retriever was not serving after {timeout_s:.0f}s")
+    try:
+        wait(f"127.0.0.1:{port}", timeout_s, process=server, interval_s=1, what="the retriever")
+    except NotServing as error:
+        raise SystemExit(str(error)) from None
 
 
 def dataset_table(data: dict[str, Any]) -> list[str]:

@@ -10,14 +10,16 @@ import csv
 from pathlib import Path
 from typing import Any
 
+from services.pipeline.models import DEFAULT_NUM_REWRITES, DEFAULT_TOP_K
+
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_QUERIES_FILE = ROOT / "data" / "demo" / "wands_queries.tsv"
 
 SYNTHESIZE = "/v1/synthesize"
 BATCH = "/v1/synthesize:batch"
 BASELINE = "/raw"  # baseline_app.py
-NUM_REWRITES = 4
-TOP_K = 20
+NUM_REWRITES = DEFAULT_NUM_REWRITES
+TOP_K = DEFAULT_TOP_K
 # Queries every cache-hit request picks from; the runner synthesizes each once before measuring.
 HOT_QUERIES: tuple[str, ...] = (
     "modern sofa",

@@ -10,6 +10,7 @@ from services.cli.judge import add_eval_command as add_judge_eval
 from services.cli.judge import label_arguments, load_label_set
 from services.cli.rewriter_commands import add_eval_command as add_rewriter_eval
 from services.core.settings import load_settings
+from services.pipeline.models import DEFAULT_NUM_REWRITES
 
 
 def _eval_retrieval(args: argparse.Namespace) -> int:
@@ -75,7 +76,9 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         type=Path,
         help='JSONL {"query": ..., "rewrites": [...]} to use instead of the rewriter (implies --rewrites)',
     )
-    retrieval.add_argument("--num-rewrites", type=int, default=4, help="rewrites asked per query")
+    retrieval.add_argument(
+        "--num-rewrites", type=int, default=DEFAULT_NUM_REWRITES, help="rewrites asked per query"
+    )
     retrieval.add_argument(
         "--judge-rewrites",
         action="store_true",

@@ -1,4 +1,10 @@
-"""`synth`: the command line of tailsynth."""
+"""`synth`: the command line of tailsynth.
+
+`synth query`, `enqueue` and `synthesize` go to a running gateway over HTTP; `up` starts the whole system
+as local processes; `worker` and `sink` run those roles in this process; `index` builds and updates the
+retriever's index; `train`, `judge` and `eval` are the offline work in services/lab. Each command checks
+that its extra is installed before it imports anything from it (NEEDS).
+"""
 
 from __future__ import annotations
 
@@ -8,18 +14,39 @@ import shlex
 import sys
 from pathlib import Path
 
-from services.cli.evaluate import add_commands as add_eval_commands
-from services.cli.judge import add_commands as add_judge_commands
-from services.cli.train import add_commands as add_train_commands
 from services.core.errors import ConfigError, InvalidInput
 from services.core.logging import setup_logging
+from services.core.optional import MissingExtra, missing, require
 from services.core.settings import load_settings
+from services.pipeline.models import DEFAULT_NUM_REWRITES, DEFAULT_TOP_K
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEMO_CATALOG = REPO_ROOT / "data" / "demo" / "catalog.csv"
 GATEWAY_URL = "http://127.0.0.1:8000"
 
 log = logging.getLogger("synth")
+
+# What each command imports: the extras whose libraries must be installed, and the extra to name when one
+# is missing. `synth up` runs every serving role (the embedded Redis falls back to a redis-server on PATH).
+NEEDS: dict[str, tuple[tuple[str, ...], str]] = {
+    "up": (("gateway", "rewriter", "retriever", "judge"), "all"),
+    "worker": (("gateway",), "gateway"),
+    "sink": (("gateway",), "gateway"),
+    "query": (("clients",), "gateway"),
+    "enqueue": (("clients",), "gateway"),
+    "synthesize": (("clients",), "gateway"),
+    "export": (("store",), "gateway"),
+    "index": (("retriever",), "retriever"),
+    "train": (("lab",), "lab"),
+    "judge": (("lab",), "lab"),
+    "eval": (("lab",), "lab"),
+}
+# The offline commands, listed without the lab extra (their definitions import it).
+LAB_COMMANDS = {
+    "judge": "business judge: train and calibrate",
+    "train": "fine-tune models on the training store",
+    "eval": "evaluation commands",
+}
 
 
 def _up(args: argparse.Namespace) -> int:
@@ -252,8 +279,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     enqueue.add_argument("file", type=Path)
     enqueue.add_argument("--url", default="http://127.0.0.1:8000", help="the gateway")
-    enqueue.add_argument("--num-rewrites", type=int, default=4, help="default for lines that give none")
-    enqueue.add_argument("--top-k", type=int, default=20, help="default for lines that give none")
+    enqueue.add_argument(
+        "--num-rewrites", type=int, default=DEFAULT_NUM_REWRITES, help="default for lines that give none"
+    )
+    enqueue.add_argument("--top-k", type=int, default=DEFAULT_TOP_K, help="default for lines that give none")
     enqueue.add_argument("--batch", type=int, default=500, help="queries per request")
     enqueue.add_argument("--strict", action="store_true", help="queue nothing if any line is bad")
     enqueue.add_argument("--api-key", help="API key, when the gateway requires one")
@@ -275,10 +304,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     synthesize.add_argument("--url", default=GATEWAY_URL, help="the gateway")
     synthesize.add_argument(
-        "--num-rewrites", type=int, default=4, help="rewrites per synthesis (for lines that give none)"
+        "--num-rewrites",
+        type=int,
+        default=DEFAULT_NUM_REWRITES,
+        help="rewrites per synthesis (for lines that give none)",
     )
     synthesize.add_argument(
-        "--top-k", type=int, default=20, help="products per search, and the round trip's depth"
+        "--top-k", type=int, default=DEFAULT_TOP_K, help="products per search, and the round trip's depth"
     )
     synthesize.add_argument(
         "--concurrency", type=int, help="queries (default 4) or products (default 2) in flight at once"
@@ -314,8 +346,8 @@ def build_parser() -> argparse.ArgumentParser:
     query = commands.add_parser("query", help="send one query to the running system and show every stage")
     query.add_argument("text")
     query.add_argument("--url", default="http://127.0.0.1:8000")
-    query.add_argument("--num-rewrites", type=int, default=4)
-    query.add_argument("--top-k", type=int, default=20)
+    query.add_argument("--num-rewrites", type=int, default=DEFAULT_NUM_REWRITES)
+    query.add_argument("--top-k", type=int, default=DEFAULT_TOP_K)
     query.add_argument("--no-cache", action="store_true")
     query.add_argument("--json", action="store_true", help="print the raw response")
     query.add_argument("--api-key", help="API key, when the gateway requires one")
@@ -370,16 +402,39 @@ def build_parser() -> argparse.ArgumentParser:
     )
     preferences.set_defaults(func=_export_preferences)
 
-    add_judge_commands(commands)
-    add_train_commands(commands)
-    add_eval_commands(commands)
+    if not missing("lab"):
+        from services.cli.evaluate import add_commands as add_eval_commands
+        from services.cli.judge import add_commands as add_judge_commands
+        from services.cli.train import add_commands as add_train_commands
+
+        add_judge_commands(commands)
+        add_train_commands(commands)
+        add_eval_commands(commands)
+    else:  # listed in --help; main() names the extra before any parsing
+        for name, text in LAB_COMMANDS.items():
+            commands.add_parser(name, help=f"{text} (needs the lab extra)")
 
     config = commands.add_parser("config", help="print every TAILSYNTH_ environment variable as a table")
     config.set_defaults(func=_config)
     return parser
 
 
+def check_installed(argv: list[str]) -> None:
+    """Raise MissingExtra when the command's extra is not installed (before its arguments are parsed: the
+    definitions of the offline commands import the lab extra)."""
+    command = next((arg for arg in argv if not arg.startswith("-")), None)
+    if command in NEEDS:
+        extras, install = NEEDS[command]
+        require(*extras, what=f"synth {command}", install=install)
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        check_installed(argv)
+    except MissingExtra as error:
+        print(f"synth: {error}", file=sys.stderr)
+        return 2
     args = build_parser().parse_args(argv)
     setup_logging("synth", "INFO")
     try:

@@ -1,4 +1,5 @@
-"""`synth query`: one query through the running system, shown stage by stage."""
+"""`synth query`: one query through the running gateway (POST /v1/synthesize over HTTP), its result shown
+stage by stage."""
 
 from __future__ import annotations
 

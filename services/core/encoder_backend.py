@@ -34,5 +34,5 @@ BACKENDS: Registry[EncoderBackend] = Registry(
         "torch": "services.core.torch_encoder:TorchBackend",
         "onnx": "services.core.onnx_encoder:OnnxBackend",
     },
-    extras={"torch": "retriever", "onnx": "retriever"},
+    extras={"torch": "encoder", "onnx": "encoder"},
 )

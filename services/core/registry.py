@@ -7,6 +7,7 @@ import importlib
 from typing import Generic, TypeVar
 
 from services.core.errors import ConfigError
+from services.core.optional import install_hint
 
 T = TypeVar("T")
 
@@ -15,7 +16,7 @@ class Registry(Generic[T]):
     def __init__(self, kind: str, entries: dict[str, str], extras: dict[str, str] | None = None) -> None:
         self.kind = kind  # what an entry is, for messages: "rewriter engine", "encoder backend"
         self.entries = entries  # name -> "module:Class"
-        self.extras = extras or {}  # name -> pip extra that provides its dependencies
+        self.extras = extras or {}  # name -> extra of pyproject.toml that installs its dependencies
 
     def names(self) -> list[str]:
         return sorted(self.entries)
@@ -28,7 +29,7 @@ class Registry(Generic[T]):
             module = importlib.import_module(module_name)
         except ImportError as error:
             extra = self.extras.get(name)
-            hint = f"; install it with: pip install '.[{extra}]'" if extra else ""
+            hint = f"; install it with: {install_hint(extra)}" if extra else ""
             raise ConfigError(f"{self.kind} {name!r} needs {error.name}{hint}") from error
         cls: type[T] = getattr(module, class_name)
         return cls

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from services.core.optional import require_role
+
+require_role("gateway")  # before the imports below, which need the gateway extra
+
 import logging
 
 import uvicorn

@@ -50,6 +50,7 @@ ENGINES: Registry[JudgeEngine] = Registry(
         "lexical": "services.judge.engines.lexical:LexicalJudge",
         "llm": "services.judge.engines.llm:LLMJudge",
     },
+    extras={"cross_encoder": "judge", "embedding": "judge", "llm": "judge"},
 )
 
 

@@ -18,6 +18,11 @@ ORIGIN_DESCRIPTION = (
     "`product:<product_id>:<style>` for one generated from a product (POST /v1/synthesize:product). "
     "It goes into the training store with every pair and rewrites record of the synthesis."
 )
+# Synthesis parameters a request may leave out, and their bounds: every front end reads them from here.
+DEFAULT_NUM_REWRITES = 4
+MAX_NUM_REWRITES = 16
+DEFAULT_TOP_K = 20
+MAX_TOP_K = 200
 
 
 class QueryItem(BaseModel):
@@ -35,8 +40,12 @@ class QueryItem(BaseModel):
             json_schema_extra={"minLength": 1, "pattern": r"\S"},
         ),
     ]
-    num_rewrites: StrictInt = Field(4, ge=1, le=16, description="Rewrites to ask the LLM for.")
-    top_k: StrictInt = Field(20, ge=1, le=200, description="Products retrieved per query and rewrite.")
+    num_rewrites: StrictInt = Field(
+        DEFAULT_NUM_REWRITES, ge=1, le=MAX_NUM_REWRITES, description="Rewrites to ask the LLM for."
+    )
+    top_k: StrictInt = Field(
+        DEFAULT_TOP_K, ge=1, le=MAX_TOP_K, description="Products retrieved per query and rewrite."
+    )
     origin: StrictStr = Field("", max_length=256, pattern=ORIGIN_PATTERN, description=ORIGIN_DESCRIPTION)
 
     @field_validator("query")

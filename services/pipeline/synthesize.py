@@ -1,6 +1,9 @@
 """THE synthesis pipeline: query -> rewrites -> retrieval -> judgments -> scored pairs.
 
-The gateway, the CLI and the worker all call SynthesisPipeline.run(); nothing else orchestrates
+SynthesisPipeline.stages() runs one synthesis and yields each stage as it completes; run() is the same
+to its last stage, the result. The gateway serves every synthesis endpoint from stages() (the stream
+shows each stage, the plain and batch endpoints only the result), the queue worker calls run(), and the
+CLI's `synth query` and `synth synthesize` go through the gateway over HTTP. Nothing else orchestrates
 the services.
 """
 
@@ -21,6 +24,8 @@ from services.pipeline.config import PipelineSettings
 from services.pipeline.domain import Hit, Judgment, PairKind, Rewritten
 from services.pipeline.ids import pair_id
 from services.pipeline.models import (
+    DEFAULT_NUM_REWRITES,
+    DEFAULT_TOP_K,
     Candidate,
     Diagnostics,
     JudgmentsStage,
@@ -45,8 +50,8 @@ Stage = RewritesStage | RetrievalStage | JudgmentsStage | SynthesisResult
 @dataclass(frozen=True)
 class SynthesisRequest:
     query: str
-    num_rewrites: int = 4
-    top_k: int = 20
+    num_rewrites: int = DEFAULT_NUM_REWRITES
+    top_k: int = DEFAULT_TOP_K
     origin: str = ""  # '' or "query": logged; "product:<id>:<style>": generated (models.ORIGIN_DESCRIPTION)
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from services.core.engine import Engine
+from services.core.errors import NotReady
 from services.core.llm.model_dir import trained_manifest
 from services.core.registry import Registry
 from services.rewriter.config import RewriterSettings
@@ -105,6 +106,7 @@ class RewriteEngine(Engine[RewriterSettings]):
 class LLMEngine(RewriteEngine):
     """Prompt -> n sampled completions -> parsed, de-duplicated candidates."""
 
+    closed = False  # set by close(): no new generation starts
     model_path: Path | None = None  # the local model directory it serves (hf, vllm)
 
     def details(self) -> dict[str, str]:
@@ -124,6 +126,11 @@ class LLMEngine(RewriteEngine):
         self.prompt: PromptTemplate = load_prompt(settings.prompt)
         # Every template a request may name, by name (the configured rewrite prompt among them).
         self.prompts: dict[str, PromptTemplate] = {name: load_prompt(name) for name in settings.prompt_names}
+
+    def not_ready(self) -> NotReady:
+        """What generate() raises before start() finished or after close(): the same for every engine (the
+        servicer answers UNAVAILABLE)."""
+        return NotReady(f"{self.name} engine is {'shutting down' if self.closed else 'not started'}")
 
     @abstractmethod
     async def generate(
@@ -156,5 +163,5 @@ ENGINES: Registry[RewriteEngine] = Registry(
         "openai": "services.rewriter.engines.openai:OpenAIEngine",
         "catalog": "services.rewriter.engines.catalog:CatalogEngine",
     },
-    extras={"vllm": "vllm"},
+    extras={"hf": "rewriter", "vllm": "vllm", "openai": "rewriter", "catalog": "rewriter"},
 )

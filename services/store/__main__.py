@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from services.core.optional import require_role
+
+require_role("store")  # before the imports below, which need the gateway extra
+
 import asyncio
 import logging
 
-from services.core.consumers import blocking_client, stop_on_signals
+from services.core.consumers import blocking_client
 from services.core.logging import setup_logging
 from services.core.settings import load_settings
+from services.core.signals import stop_on_signals
 from services.store.config import StoreSettings
 from services.store.sink import ParquetSink
 

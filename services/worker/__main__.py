@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from services.core.optional import require_role
+
+require_role("worker")  # before the imports below, which need the gateway extra
+
 import asyncio
 import logging
 
-from services.core.consumers import blocking_client, stop_on_signals
+from services.core.consumers import blocking_client
 from services.core.logging import setup_logging
 from services.core.metrics import start_metrics_server
 from services.core.settings import load_settings
+from services.core.signals import stop_on_signals
 from services.pipeline.config import PipelineSettings
 from services.pipeline.synthesize import SynthesisPipeline
 from services.store.config import StoreSettings

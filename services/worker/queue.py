@@ -23,7 +23,7 @@ from pydantic import ValidationError
 from redis.asyncio import Redis
 
 from services.core.consumers import as_text, ensure_group, stream_entries
-from services.pipeline.models import QueryItem
+from services.pipeline.models import DEFAULT_NUM_REWRITES, DEFAULT_TOP_K, QueryItem
 from services.worker.config import QueueSettings
 
 
@@ -50,8 +50,8 @@ def parse_job(entry_id: str, fields: dict[str, str], deliveries: int) -> Job:
     try:
         item = QueryItem(
             query=fields.get("query", ""),
-            num_rewrites=int(fields.get("num_rewrites", "4")),
-            top_k=int(fields.get("top_k", "20")),
+            num_rewrites=int(fields.get("num_rewrites", DEFAULT_NUM_REWRITES)),
+            top_k=int(fields.get("top_k", DEFAULT_TOP_K)),
             origin=fields.get("origin", ""),  # entries queued before origins existed are logged queries
         )
     except (ValueError, ValidationError) as error:

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import grpc
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
+from services.core.health import NOT_SERVING, SERVING, health_status, wait_serving
 from services.core.index_layout import current_version_dir
 from services.core.redis_server import free_port
 from services.gen.synth.v1 import judge_pb2, judge_pb2_grpc, retriever_pb2, retriever_pb2_grpc
@@ -48,16 +48,7 @@ def start(service: str, port: int, state_dir: Path) -> subprocess.Popen[bytes]:
     )
 
 
-def health(channel: grpc.Channel) -> int | None:
-    try:
-        return int(
-            health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=1).status
-        )
-    except grpc.RpcError:
-        return None
-
-
-def wait_serving(
+def serving_transitions(
     servers: dict[str, tuple[grpc.Channel, subprocess.Popen[bytes]]], timeout_s: float = 180
 ) -> dict[str, list[int | None]]:
     """Poll every server together until all are SERVING; return each one's sequence of health states."""
@@ -66,10 +57,10 @@ def wait_serving(
     while time.monotonic() < deadline:
         for name, (channel, process) in servers.items():
             assert process.poll() is None, process.stdout.read().decode() if process.stdout else ""
-            status = health(channel)
+            status = health_status(channel)
             if not seen[name] or seen[name][-1] != status:
                 seen[name].append(status)
-        if all(states[-1] == health_pb2.HealthCheckResponse.SERVING for states in seen.values()):
+        if all(states[-1] == SERVING for states in seen.values()):
             return seen
         time.sleep(0.05)
     raise AssertionError(f"not SERVING after {timeout_s}s: {seen}")
@@ -92,7 +83,7 @@ def servers(
     for service in ("retriever", "judge"):
         port = free_port()
         running[service] = (grpc.insecure_channel(f"127.0.0.1:{port}"), start(service, port, state_dir))
-    transitions = wait_serving(running)
+    transitions = serving_transitions(running)
     out = {name: (ch, proc, transitions[name]) for name, (ch, proc) in running.items()}
     yield out
     for channel, process, _ in out.values():
@@ -103,10 +94,8 @@ def servers(
 
 def test_health_is_not_serving_until_the_model_is_loaded(servers: dict) -> None:
     for name, (_, _, transitions) in servers.items():
-        assert transitions[-1] == health_pb2.HealthCheckResponse.SERVING, name
-        assert health_pb2.HealthCheckResponse.NOT_SERVING in transitions, (
-            f"{name} never said NOT_SERVING: {transitions}"
-        )
+        assert transitions[-1] == SERVING, name
+        assert NOT_SERVING in transitions, f"{name} never said NOT_SERVING: {transitions}"
 
 
 def test_batch_search_returns_relevant_products_in_order(servers: dict) -> None:
@@ -157,7 +146,7 @@ def test_undecodable_search_requests_are_invalid_argument(
         raw(damage(encoded), timeout=10)
     assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert message in error.value.details() and "Exception" not in error.value.details()
-    assert health(channel) == health_pb2.HealthCheckResponse.SERVING
+    assert health_status(channel) == SERVING
 
 
 def test_deadlines_are_honoured(servers: dict) -> None:
@@ -232,7 +221,7 @@ def test_sigterm_stops_gracefully(state_dir: Path) -> None:
     port = free_port()
     process = start("judge", port, state_dir)
     channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-    wait_serving({"judge": (channel, process)})
+    wait_serving(f"127.0.0.1:{port}", 180, process=process, interval_s=0.05, what="judge")
     process.send_signal(signal.SIGTERM)
     output, _ = process.communicate(timeout=30)
     channel.close()

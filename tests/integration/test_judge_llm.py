@@ -5,16 +5,15 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
 import numpy as np
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from services.core.errors import ConfigError
+from services.core.health import wait_serving
 from services.core.llm.labels import label_token_ids
 from services.core.redis_server import free_port
 from services.gen.synth.v1 import common_pb2, judge_pb2, judge_pb2_grpc
@@ -93,18 +92,12 @@ def server(rewriter_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -
             [sys.executable, "-m", "services.judge"], env=env, stdout=out, stderr=subprocess.STDOUT
         )
     channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-    health = health_pb2_grpc.HealthStub(channel)
-    deadline = time.monotonic() + 240
+
+    def alive() -> None:
+        assert process.poll() is None, log.read_text(errors="replace")[-4000:]
+
     try:
-        while True:
-            assert process.poll() is None, log.read_text(errors="replace")[-4000:]
-            try:
-                if health.Check(health_pb2.HealthCheckRequest(), timeout=1).status == 1:
-                    break
-            except grpc.RpcError:
-                pass
-            assert time.monotonic() < deadline, "judge not SERVING"
-            time.sleep(0.2)
+        wait_serving(f"127.0.0.1:{port}", 240, check=alive, what="judge")
         yield channel
     finally:
         channel.close()

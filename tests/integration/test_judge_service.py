@@ -6,14 +6,13 @@ import os
 import re
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 
 import grpc
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from services.core.health import wait_serving
 from services.core.redis_server import EmbeddedRedis, free_port
 from services.gen.synth.v1 import common_pb2, judge_pb2, judge_pb2_grpc
 from services.judge.engine import PairKind
@@ -66,17 +65,7 @@ def judge(tmp_path_factory: pytest.TempPathFactory, redis_server: EmbeddedRedis)
         [sys.executable, "-m", "services.judge"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
     channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-    health = health_pb2_grpc.HealthStub(channel)
-    deadline = time.monotonic() + 180
-    while True:
-        assert process.poll() is None, process.stdout.read().decode() if process.stdout else ""
-        try:
-            if health.Check(health_pb2.HealthCheckRequest(), timeout=1).status == 1:
-                break
-        except grpc.RpcError:
-            pass
-        assert time.monotonic() < deadline, "judge not SERVING"
-        time.sleep(0.1)
+    wait_serving(f"127.0.0.1:{port}", 180, process=process, interval_s=0.1, what="judge")
     yield Judge(channel, metrics_port)
     channel.close()
     process.terminate()

@@ -22,13 +22,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import grpc
 import httpx
 import pyarrow.parquet as pq
 import pytest
 import redis
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from services.core.health import is_serving
 from services.core.redis_server import free_port, server_binary
 
 pytestmark = pytest.mark.slow
@@ -130,7 +129,7 @@ class Cluster:
         probe = container["readinessProbe"]
         assert self.processes[name].poll() is None, f"{name} exited with {self.processes[name].returncode}"
         if "grpc" in probe:
-            return grpc_serving(self.services[name][probe["grpc"]["port"]])
+            return is_serving(f"127.0.0.1:{self.services[name][probe['grpc']['port']]}")
         if "httpGet" in probe:
             port = self.services[name][8000]
             return (
@@ -170,15 +169,6 @@ class Cluster:
                 process.kill()
                 codes[name] = process.wait()
         return codes
-
-
-def grpc_serving(port: int) -> bool:
-    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-        try:
-            reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=2)
-        except grpc.RpcError:
-            return False
-    return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
 
 
 def redis_pong(port: int) -> bool:

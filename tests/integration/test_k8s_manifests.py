@@ -6,7 +6,9 @@ Custom resources (KEDA) have no schema there: they are listed explicitly, skippe
 and checked for apiVersion/kind/metadata.name and for what they point at. On top of the schema, the
 tests enforce the deployment rules: non-root, read-only root filesystem, no privilege escalation,
 dropped capabilities, seccomp, requests and limits, readiness probes, native gRPC probes for the gRPC
-services, writable emptyDirs for /tmp and the state dir.
+services, writable emptyDirs for /tmp and the state dir, and every container on the image of its role
+(the gateway image for gateway, worker and sink; each gRPC service's model image, `gpu` tag where the
+Deployment gets a GPU).
 
 Skips (with the reason) when kubectl is not on PATH or kubernetes_validate is not importable.
 """
@@ -106,6 +108,23 @@ def configmap_data(docs: list[Doc], container: Doc) -> dict[str, str]:
         if ref:
             data.update(maps[ref["name"]].get("data", {}))
     return data
+
+
+def role_extra(command: list[str]) -> str:
+    """The extra (and so the image, tailsynth-<extra>) that a container command needs."""
+    from services.cli.main import NEEDS
+    from services.core.optional import ROLES
+
+    if command[:2] == ["python", "-m"]:
+        return ROLES[command[2].removeprefix("services.")]
+    assert command[0] == "synth", f"unknown container command {command}"
+    return NEEDS[command[1]][1]
+
+
+def renamed_images(overlay: str) -> dict[str, str]:
+    """newName -> name of the overlay's `images:` (the registry names it gives the base's images)."""
+    kustomization = yaml.safe_load((OVERLAYS_DIR / overlay / "kustomization.yaml").read_text())
+    return {i["newName"]: i["name"] for i in kustomization.get("images", []) if "newName" in i}
 
 
 def is_custom_resource(doc: Doc) -> bool:
@@ -230,6 +249,27 @@ def test_deployments_hardened(overlay: str) -> None:
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_container_runs_the_image_of_its_role(overlay: str) -> None:
+    renamed = renamed_images(overlay)
+    seen: set[str] = set()
+    for name, deployment in by_kind(render(overlay), "Deployment").items():
+        gpu = "nvidia.com/gpu" in main_container(deployment)["resources"]["limits"]
+        for container in containers(deployment):
+            if name == "redis":
+                continue
+            repository, _, tag = container["image"].rpartition(":")
+            image = renamed.get(repository, repository)
+            command = container.get("command", []) + container["args"]
+            expected = f"tailsynth-{role_extra(command)}"
+            assert image == expected, (
+                f"{overlay}: {name}/{container['name']} ({command}) runs {image}, not {expected}"
+            )
+            assert tag == ("gpu" if gpu else "cpu"), f"{overlay}: {name}/{container['name']} has tag {tag}"
+            seen.add(image)
+    assert seen == {"tailsynth-gateway", "tailsynth-rewriter", "tailsynth-retriever", "tailsynth-judge"}
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
 def test_tailsynth_containers_have_writable_tmp_and_state(overlay: str) -> None:
     docs = render(overlay)
     for name, deployment in by_kind(docs, "Deployment").items():
@@ -331,7 +371,7 @@ def test_prod_overlay() -> None:
     for name in GRPC_PORTS:
         container = main_container(deployments[name])
         assert str(container["resources"]["limits"].get("nvidia.com/gpu")) == "1", f"{name}: no GPU limit"
-        assert container["image"].endswith(":gpu"), f"{name}: not the gpu image"
+        assert container["image"].endswith(f"/{name}:gpu"), f"{name}: not its gpu image"
         spec = pod_spec(deployments[name])
         assert spec.get("nodeSelector"), f"{name}: no GPU node selector"
         assert any(t.get("key") == "nvidia.com/gpu" for t in spec.get("tolerations", [])), name

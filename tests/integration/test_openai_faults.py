@@ -19,6 +19,7 @@ from typing import Any
 import grpc
 import pytest
 
+from services.core.health import wait_serving
 from services.core.redis_server import free_port
 from services.gen.synth.v1 import rewriter_pb2, rewriter_pb2_grpc
 from services.rewriter.config import RewriterSettings
@@ -259,23 +260,6 @@ def _start_rewriter(engines: str, url: str, model_dir: Path, state_dir: Path) ->
     return f"127.0.0.1:{port}", process
 
 
-def _wait_ready(address: str, process: subprocess.Popen, timeout_s: float = 180) -> None:
-    from grpc_health.v1 import health_pb2, health_pb2_grpc
-
-    deadline = time.monotonic() + timeout_s
-    with grpc.insecure_channel(address) as channel:
-        stub = health_pb2_grpc.HealthStub(channel)
-        while time.monotonic() < deadline:
-            assert process.poll() is None, process.stdout.read().decode() if process.stdout else ""
-            try:
-                if stub.Check(health_pb2.HealthCheckRequest(), timeout=1).status == 1:
-                    return
-            except grpc.RpcError:
-                pass
-            time.sleep(0.1)
-    raise AssertionError(f"rewriter at {address} not SERVING after {timeout_s}s")
-
-
 @pytest.fixture(scope="module")
 def rewriters(
     server: FaultServer, rewriter_model_dir: Path, tmp_path_factory: pytest.TempPathFactory
@@ -288,7 +272,7 @@ def rewriters(
     processes = [process for _, process in started.values()]
     try:
         for address, process in started.values():
-            _wait_ready(address, process)
+            wait_serving(address, 180, process=process, interval_s=0.1, what=f"rewriter at {address}")
         yield {name: address for name, (address, _) in started.items()}
     finally:
         logs = []

@@ -7,7 +7,6 @@ import csv
 import os
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -15,9 +14,9 @@ from pathlib import Path
 
 import grpc
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from services.core.encoder import Encoder
+from services.core.health import wait_serving
 from services.core.redis_server import free_port
 from services.gen.synth.v1 import common_pb2, retriever_pb2, retriever_pb2_grpc
 from services.retriever.build import build_from_catalog
@@ -67,20 +66,9 @@ class Retriever:
         self.stub = retriever_pb2_grpc.RetrieverStub(self.channel)
 
     def wait_serving(self, timeout_s: float = 300) -> None:
-        deadline = time.monotonic() + timeout_s
-        health = health_pb2_grpc.HealthStub(self.channel)
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, (
-                self.process.stdout.read().decode() if self.process.stdout else ""
-            )
-            try:
-                status = health.Check(health_pb2.HealthCheckRequest(), timeout=1).status
-            except grpc.RpcError:
-                status = None
-            if status == health_pb2.HealthCheckResponse.SERVING:
-                return
-            time.sleep(0.1)
-        raise AssertionError(f"retriever not SERVING after {timeout_s}s")
+        wait_serving(
+            f"127.0.0.1:{self.port}", timeout_s, process=self.process, interval_s=0.1, what="retriever"
+        )
 
     def metric(self, name: str) -> float:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as reply:

@@ -19,11 +19,11 @@ from pathlib import Path
 import grpc
 import numpy as np
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from services.core.assets import minilm_path
 from services.core.durable import write_bytes
 from services.core.encoder import Encoder
+from services.core.health import wait_serving
 from services.core.index_layout import CURRENT
 from services.core.redis_server import free_port
 from services.gen.synth.v1 import common_pb2, retriever_pb2, retriever_pb2_grpc
@@ -79,20 +79,11 @@ def channel(state_dir: Path) -> Iterator[grpc.Channel]:
         stderr=subprocess.STDOUT,
     )
     channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-    serving = health_pb2.HealthCheckResponse.SERVING
-    wait_for(lambda: status(channel) == serving, process)
+    wait_serving(f"127.0.0.1:{port}", DEADLINE_S, process=process, interval_s=0.1, what="retriever")
     yield channel
     channel.close()
     process.terminate()
     process.wait(30)
-
-
-def status(channel: grpc.Channel) -> int | None:
-    try:
-        reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=1)
-        return int(reply.status)
-    except grpc.RpcError:
-        return None
 
 
 def wait_for(condition: Callable[[], bool], process: subprocess.Popen[bytes] | None = None) -> None:

@@ -7,17 +7,16 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from services.core.catalog import load_catalog
 from services.core.encoder import Encoder
+from services.core.health import wait_serving
 from services.core.index_layout import current_version_dir
 from services.core.redis_server import free_port
 from services.pipeline.clients import BackendError, ShardedRetriever, retriever_client
@@ -74,22 +73,6 @@ def start_retriever(state: Path, shard: str, port: int) -> subprocess.Popen[byte
     )
 
 
-def wait_serving(port: int, process: subprocess.Popen[bytes], timeout_s: float = 300) -> None:
-    deadline = time.monotonic() + timeout_s
-    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-        stub = health_pb2_grpc.HealthStub(channel)
-        while time.monotonic() < deadline:
-            assert process.poll() is None, process.stdout.read().decode() if process.stdout else ""
-            try:
-                reply = stub.Check(health_pb2.HealthCheckRequest(), timeout=1)
-                if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                    return
-            except grpc.RpcError:
-                pass
-            time.sleep(0.2)
-    raise AssertionError(f"retriever on {port} not SERVING after {timeout_s}s")
-
-
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
     encoder = Encoder(device="cpu")
@@ -111,7 +94,7 @@ def shards(built: Built) -> Iterator[Shards]:
     ]
     try:
         for port, process in zip(ports, processes, strict=True):
-            wait_serving(port, process)
+            wait_serving(f"127.0.0.1:{port}", 300, process=process, what=f"retriever on {port}")
         yield Shards(built, [f"127.0.0.1:{port}" for port in ports])
     finally:
         for process in processes:

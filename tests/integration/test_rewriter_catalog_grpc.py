@@ -10,8 +10,8 @@ from collections.abc import Callable, Iterator
 
 import grpc
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from services.core.health import SERVING, health_status, wait_serving
 from services.core.redis_server import free_port
 from services.gen.synth.v1 import common_pb2, rewriter_pb2, rewriter_pb2_grpc
 
@@ -22,16 +22,6 @@ D3,Voltra Cordless Hammer Drill,Tools > Drills,Voltra
 P1,"Velvet Throw Pillow, Turquoise",Decor > Pillows,Halvard
 P2,"Cotton Throw Pillow, Turquoise",Decor > Pillows,Loomhaven
 """
-SERVING = health_pb2.HealthCheckResponse.SERVING
-
-
-def status(channel: grpc.Channel) -> int | None:
-    try:
-        return int(
-            health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=1).status
-        )
-    except grpc.RpcError:
-        return None
 
 
 @pytest.fixture(scope="module")
@@ -52,11 +42,7 @@ def rewriter(tmp_path_factory: pytest.TempPathFactory) -> Iterator[grpc.Channel]
         [sys.executable, "-m", "services.rewriter"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
     channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-    deadline = time.monotonic() + 60
-    while status(channel) != SERVING:
-        assert process.poll() is None, process.stdout.read().decode() if process.stdout else ""
-        assert time.monotonic() < deadline, "rewriter not SERVING after 60s"
-        time.sleep(0.05)
+    wait_serving(f"127.0.0.1:{port}", 60, process=process, interval_s=0.05, what="rewriter")
     yield channel
     channel.close()
     process.terminate()
@@ -87,7 +73,7 @@ def test_health_stays_serving_when_the_probe_query_needs_no_rewrite(rewriter: gr
     # The health probe asks for rewrites of "drill", which the catalog leaves alone: several idle probe
     # intervals later the server must still say SERVING.
     time.sleep(2.0)
-    assert status(rewriter) == SERVING
+    assert health_status(rewriter) == SERVING
 
 
 @pytest.mark.parametrize(
@@ -123,4 +109,4 @@ def test_undecodable_requests_are_invalid_argument(
         raw(damage(encoded), timeout=10)
     assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert message in error.value.details() and "Exception" not in error.value.details()
-    assert status(rewriter) == SERVING
+    assert health_status(rewriter) == SERVING

@@ -11,22 +11,14 @@ import pytest
 from redis.asyncio import Redis
 
 from services.pipeline.ids import pair_id
-from services.pipeline.models import Pair, Rewards, Rewrite, SynthesisResult
+from services.pipeline.models import Pair, Rewrite, SynthesisResult
 from services.store.preferences import export_preferences
 from services.store.sink import ParquetSink
 from services.store.spool import Spool
 from services.store.stream import TrainingStream
 from services.store.writer import PairWriter, Written
-
-
-def rewrite(text: str, reward: float, source: str = "llm:hf", accepted: bool = True) -> Rewrite:
-    return Rewrite(
-        text=text, source=source, accepted=accepted, reason="ok" if accepted else "off intent", retrieved=2,
-        rewards=Rewards(
-            intent=0.9, product_relevance=0.7, relevance=0.8, increment=0.5, alignment=0.5, diversity=1.0
-        ),
-        reward=reward, rank=1,
-    )  # fmt: skip
+from tests import results
+from tests.results import pair, rewrite
 
 
 def result(
@@ -35,18 +27,12 @@ def result(
     rejected: list[str] = (),
     rewrites: list[Rewrite] = (),  # type: ignore[assignment]
 ) -> SynthesisResult:
-    def pair(pid: str, ok: bool) -> Pair:
-        return Pair(
-            pair_id=pair_id(query, pid), product_id=pid, title=f"title {pid}", score=0.9 if ok else 0.1,
-            label="exact" if ok else "irrelevant", accepted=ok, reason="r", retrieved_by=[query, "a rewrite"],
-            found_by_query=True, retrieval_score=0.5,
-        )  # fmt: skip
+    def one(pid: str, ok: bool) -> Pair:
+        return pair(query, pid, 0.9 if ok else 0.1, ok, retrieved_by=[query, "a rewrite"])
 
-    pairs = [pair(p, True) for p in accepted] + [pair(p, False) for p in rejected]
-    return SynthesisResult(
-        query=query, rewrites=list(rewrites), dropped_candidates=[], pairs=pairs, accepted_count=len(accepted),
-        timings_ms={"total": 1.0}, pipeline_version="test",
-    )  # fmt: skip
+    return results.result(
+        query, [one(p, True) for p in accepted] + [one(p, False) for p in rejected], rewrites
+    )
 
 
 @pytest.fixture

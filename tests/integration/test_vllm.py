@@ -22,8 +22,8 @@ from pathlib import Path
 import grpc
 import httpx
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from services.core.health import NotServing, wait_serving
 from services.core.redis_server import free_port
 from services.gen.synth.v1 import common_pb2, rewriter_pb2, rewriter_pb2_grpc
 from services.rewriter.config import RewriterSettings
@@ -92,18 +92,13 @@ def _alive(pid: int) -> bool:
 
 
 def _wait_grpc_serving(started: Started, deadline: float) -> float:
-    with grpc.insecure_channel(started.address) as channel:
-        health = health_pb2_grpc.HealthStub(channel)
-        while time.monotonic() < deadline:
-            assert started.process.poll() is None, f"rewriter exited:\n{started.output()}"
-            try:
-                status = health.Check(health_pb2.HealthCheckRequest(), timeout=1).status
-            except grpc.RpcError:
-                status = None
-            if status == health_pb2.HealthCheckResponse.SERVING:
-                return time.monotonic()
-            time.sleep(0.2)
-    raise AssertionError(f"vllm rewriter not SERVING after {START_TIMEOUT_S}s:\n{started.output()}")
+    def alive() -> None:
+        assert started.process.poll() is None, f"rewriter exited:\n{started.output()}"
+
+    try:
+        return wait_serving(started.address, deadline - time.monotonic(), check=alive, what="vllm rewriter")
+    except NotServing as error:
+        raise AssertionError(f"{error}:\n{started.output()}") from None
 
 
 def _wait_http_ready(started: Started, deadline: float) -> float:

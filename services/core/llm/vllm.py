@@ -20,6 +20,7 @@ import numpy as np
 from services.core.assets import fingerprint
 from services.core.errors import ConfigError
 from services.core.llm.sampling import Completions, Sampling
+from services.core.optional import install_hint
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ def on_cpu(options: VLLMOptions, what: str) -> bool:
         from vllm.platforms import current_platform
     except ImportError as error:
         raise ConfigError(
-            f"{what} needs vLLM ({error}); install it with pip install '.[vllm]' (GPU) or make vllm-env (CPU)"
+            f"{what} needs vLLM ({error}); install it with {install_hint('vllm')} (GPU) or make vllm-env (CPU)"
         ) from error
     cpu = bool(current_platform.is_cpu())
     if cpu and options.device == "cuda":

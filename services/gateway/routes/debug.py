@@ -8,12 +8,18 @@ from importlib import resources
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 
+from services.pipeline import models
+
 router = APIRouter()
 
 
 @cache
 def _page() -> str:
-    return resources.files("services.gateway").joinpath("static/debug.html").read_text(encoding="utf-8")
+    """The page with the request defaults and bounds of services.pipeline.models filled in."""
+    page = resources.files("services.gateway").joinpath("static/debug.html").read_text(encoding="utf-8")
+    for name in ("DEFAULT_NUM_REWRITES", "MAX_NUM_REWRITES", "DEFAULT_TOP_K", "MAX_TOP_K"):
+        page = page.replace("{{" + name + "}}", str(getattr(models, name)))
+    return page
 
 
 @router.get("/debug", response_class=HTMLResponse, include_in_schema=False)

@@ -1,4 +1,5 @@
-"""Versioned judge prompts (TOML files beside this module): a completion template and graded labels.
+"""Versioned judge prompts (TOML files beside this module, read by services.core.prompts): a completion
+template and graded labels.
 
 The model's next token after the template is read, never generated: each label must be one token and
 carries a grade in [0, 1]; the judge's raw score is the expected grade under the labels' distribution.
@@ -6,13 +7,13 @@ carries a grade in [0, 1]; the judge's raw score is the expected grade under the
 
 from __future__ import annotations
 
-import hashlib
-import tomllib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from services.core.errors import ConfigError
+from services.core.prompts import load_prompt_file
 
 PROMPTS_DIR = Path(__file__).resolve().parent
 
@@ -31,25 +32,21 @@ class JudgePrompt:
 
 @lru_cache(maxsize=16)
 def load_judge_prompt(name: str) -> JudgePrompt:
-    path = PROMPTS_DIR / f"{name}.toml"
-    if not path.is_file():
-        known = ", ".join(sorted(p.stem for p in PROMPTS_DIR.glob("*.toml")))
-        raise ConfigError(f"unknown judge prompt {name!r}; available: {known}")
-    raw = path.read_bytes()
-    try:
-        data = tomllib.loads(raw.decode())
-        prompt = JudgePrompt(
-            name=str(data["name"]),
-            template=str(data["template"]),
-            labels=tuple(str(label) for label in data["labels"]),
-            grades=tuple(float(grade) for grade in data["grades"]),
-            version=f"{name}@{hashlib.sha256(raw).hexdigest()[:8]}",
-        )
-        prompt.render("probe", "probe")  # a bad placeholder fails here, at load, not per request
-    except (KeyError, ValueError, IndexError, TypeError, tomllib.TOMLDecodeError) as error:
-        raise ConfigError(f"judge prompt {path.name} is malformed: {error!r}") from None
+    prompt = load_prompt_file(PROMPTS_DIR, name, "judge prompt", _prompt)
     if len(prompt.labels) != len(prompt.grades) or len(prompt.labels) < 2:
-        raise ConfigError(f"judge prompt {path.name}: give one grade per label, at least two labels")
+        raise ConfigError(f"judge prompt {name}.toml: give one grade per label, at least two labels")
     if not all(0.0 <= grade <= 1.0 for grade in prompt.grades) or min(prompt.grades) == max(prompt.grades):
-        raise ConfigError(f"judge prompt {path.name}: grades must lie in [0, 1] and differ")
+        raise ConfigError(f"judge prompt {name}.toml: grades must lie in [0, 1] and differ")
+    return prompt
+
+
+def _prompt(data: dict[str, Any], version: str) -> JudgePrompt:
+    prompt = JudgePrompt(
+        name=str(data["name"]),
+        template=str(data["template"]),
+        labels=tuple(str(label) for label in data["labels"]),
+        grades=tuple(float(grade) for grade in data["grades"]),
+        version=version,
+    )
+    prompt.render("probe", "probe")  # a bad placeholder fails here, at load, not per request
     return prompt

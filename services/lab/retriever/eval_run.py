@@ -28,6 +28,7 @@ from services.lab.retriever.evaluate import (
     search_texts,
 )
 from services.pipeline.config import PipelineSettings
+from services.pipeline.models import DEFAULT_NUM_REWRITES
 from services.retriever.config import RetrieverSettings
 from services.retriever.index import file_sha256
 from services.retriever.model import open_encoder
@@ -54,7 +55,7 @@ class RetrievalEvalConfig:
     model: Path | None = None
     rewrites: bool = False
     rewrites_file: Path | None = None
-    num_rewrites: int = 4
+    num_rewrites: int = DEFAULT_NUM_REWRITES
     judge_rewrites: bool = False
     compare: Path | None = None
 

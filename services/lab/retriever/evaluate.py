@@ -9,7 +9,7 @@ Metrics per query, averaged over queries:
   DCG of the query's labelled products in grade order;
 - MRR: 1 / rank of the first relevant product in the searched depth (0 when none is found there).
 
-With rewrites (services/retriever/eval_rewrites.py) two more modes: `union`, the union of the query's
+With rewrites (services/lab/retriever/eval_rewrites.py) two more modes: `union`, the union of the query's
 top k and each rewrite's top k (more than k candidates; BEQUE's measure, with the mean union size), and
 `fused`, one list of k made by keeping each product's best score over all texts (the pipeline's and the
 sharded retriever's merge rule), compared with the query alone at an equal budget.

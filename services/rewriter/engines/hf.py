@@ -52,7 +52,6 @@ class HFEngine(LLMEngine):
     name = "hf"
     runtime: HFRuntime | None = None
     _task: asyncio.Task[None] | None = None
-    _closed = False
 
     def load(self) -> None:
         path = self.settings.model_dir or smollm2_hf_dir(self.settings.models_dir)
@@ -72,7 +71,7 @@ class HFEngine(LLMEngine):
 
     async def close(self) -> None:
         """Refuse new requests; those already submitted finish first."""
-        self._closed = True
+        self.closed = True
         task, self._task = self._task, None
         if task is not None:
             self._wakeup.set()
@@ -86,7 +85,7 @@ class HFEngine(LLMEngine):
         self, messages: list[dict[str, str]], n: int, seed: int | None, max_time_s: float | None
     ) -> Generation:
         if self.runtime is None or self._task is None:
-            raise NotReady("hf engine is not started" if not self._closed else "shutting down")
+            raise self.not_ready()
         deadline = None if max_time_s is None else time.monotonic() + max_time_s
         if n <= 0:
             return Generation(texts=[], tokens=0)
@@ -113,7 +112,7 @@ class HFEngine(LLMEngine):
 
     async def _decode_while_open(self) -> None:
         assert self.runtime is not None
-        while not (self._closed and not self._waiting and not self._running):
+        while not (self.closed and not self._waiting and not self._running):
             if not self._waiting and not self._running:
                 self._wakeup.clear()
                 await self._wakeup.wait()

@@ -51,6 +51,7 @@ class VLLMEngine(LLMEngine):
         log.info("vllm engine %s ready in %.1fs", runtime.version, time.perf_counter() - started)
 
     async def close(self) -> None:
+        self.closed = True
         runtime, self.runtime = self.runtime, None
         if runtime is not None:
             await runtime.close()
@@ -63,7 +64,7 @@ class VLLMEngine(LLMEngine):
         self, messages: list[dict[str, str]], n: int, seed: int | None, max_time_s: float | None
     ) -> Generation:
         if self.runtime is None:
-            raise RuntimeError("vllm engine is not started")
+            raise self.not_ready()
         s = self.settings
         sampling = Sampling(s.temperature, s.top_p, s.max_new_tokens)
         completions = await self.runtime.generate(messages, n, seed, sampling, max_time_s)

@@ -1,14 +1,14 @@
-"""Versioned prompt templates (TOML files beside this module)."""
+"""Versioned rewrite prompts (TOML files beside this module, read by services.core.prompts): a system text,
+few-shot turns and the user turn's template."""
 
 from __future__ import annotations
 
-import hashlib
-import tomllib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
-from services.core.errors import ConfigError
+from services.core.prompts import load_prompt_file
 
 PROMPTS_DIR = Path(__file__).resolve().parent
 
@@ -56,25 +56,19 @@ def messages_as_text(messages: list[dict[str, str]]) -> str:
 
 @lru_cache(maxsize=16)
 def load_prompt(name: str) -> PromptTemplate:
-    path = PROMPTS_DIR / f"{name}.toml"
-    if not path.is_file():
-        known = ", ".join(sorted(p.stem for p in PROMPTS_DIR.glob("*.toml")))
-        raise ConfigError(f"unknown prompt {name!r}; available: {known}")
-    raw = path.read_bytes()
-    try:
-        data = tomllib.loads(raw.decode())
-        shots = tuple((str(a), str(b)) for a, b in data.get("shots", []))
-        template = PromptTemplate(
-            name=str(data["name"]),
-            system=str(data["system"]),
-            user=str(data.get("user", "{query}")),
-            shots=shots,
-            version=f"{name}@{hashlib.sha256(raw).hexdigest()[:8]}",
-            task=str(data.get("task", "rewrite")),
-        )
-        if template.task not in TASKS:
-            raise ValueError(f"task must be one of {', '.join(TASKS)}, not {template.task!r}")
-        template.messages("probe")  # a bad placeholder fails here, at load, not per request
-    except (KeyError, ValueError, IndexError, tomllib.TOMLDecodeError) as error:
-        raise ConfigError(f"prompt {path.name} is malformed: {error}") from None
+    return load_prompt_file(PROMPTS_DIR, name, "prompt", _template)
+
+
+def _template(data: dict[str, Any], version: str) -> PromptTemplate:
+    template = PromptTemplate(
+        name=str(data["name"]),
+        system=str(data["system"]),
+        user=str(data.get("user", "{query}")),
+        shots=tuple((str(a), str(b)) for a, b in data.get("shots", [])),
+        version=version,
+        task=str(data.get("task", "rewrite")),
+    )
+    if template.task not in TASKS:
+        raise ValueError(f"task must be one of {', '.join(TASKS)}, not {template.task!r}")
+    template.messages("probe")  # a bad placeholder fails here, at load, not per request
     return template

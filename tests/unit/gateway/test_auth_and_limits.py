@@ -167,3 +167,6 @@ def test_the_debug_page_is_off_unless_configured(redis_server: EmbeddedRedis, tm
     with _client(redis_server, tmp_path, debug_page=True) as on:
         page = on.get("/debug")
         assert page.status_code == 200 and "/v1/synthesize/stream" in page.text
+        # The form's defaults and bounds are the request model's.
+        assert 'name="n" min="1" max="16" value="4"' in page.text
+        assert 'name="k" min="1" max="200" value="20"' in page.text and "{{" not in page.text

@@ -6,6 +6,7 @@ from services.pipeline.config import PipelineSettings
 from services.pipeline.domain import Hit, Judgment, RewriteCandidate
 from services.pipeline.models import Pair
 from services.pipeline.rewards import rank_rewrites
+from tests import results
 
 
 def hit(pid: str) -> Hit:
@@ -13,9 +14,9 @@ def hit(pid: str) -> Hit:
 
 
 def pair(pid: str, score: float) -> Pair:
-    return Pair(
-        pair_id=pid, product_id=pid, title=pid, score=score, label="exact", accepted=score >= 0.5, reason="",
-        retrieved_by=[], found_by_query=False, retrieval_score=0.5,
+    return results.pair(
+        "q", pid, score, score >= 0.5, pair_id=pid, title=pid, label="exact", reason="", retrieved_by=[],
+        found_by_query=False,
     )  # fmt: skip
 
 

@@ -8,29 +8,23 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from services.pipeline.ids import pair_id
-from services.pipeline.models import DroppedCandidate, Pair, SynthesisResult
+from services.pipeline.models import DroppedCandidate, SynthesisResult
 from services.store.preferences import export_preferences, read_records
 from services.store.sink import REWRITES_SCHEMA, _row, write_parquet_durably
 from services.store.stream import MAX_REJECTED, REWRITES, stream_entries
-
-
-def pair(query: str, pid: str, score: float, accepted: bool) -> Pair:
-    return Pair(
-        pair_id=pair_id(query, pid), product_id=pid, title=f"Title {pid}", score=score,
-        label="exact" if accepted else "irrelevant", accepted=accepted, reason="r",
-        retrieved_by=[query], found_by_query=True, retrieval_score=0.5,
-    )  # fmt: skip
+from tests.results import pair, result
 
 
 def synthesis(query: str, rejected: int) -> SynthesisResult:
-    pairs = [pair(query, "A1", 0.95, True)] + [
-        pair(query, f"R{i:02d}", i / 100, False) for i in range(rejected)
+    pairs = [pair(query, "A1", 0.95, True, title="Title A1")] + [
+        pair(query, f"R{i:02d}", i / 100, False, title=f"Title R{i:02d}") for i in range(rejected)
     ]
-    return SynthesisResult(
-        query=query, rewrites=[], dropped_candidates=[DroppedCandidate(text=query, reason="copy_of_query")],
-        pairs=pairs, accepted_count=1, timings_ms={"total": 1.0}, pipeline_version="v1",
-    )  # fmt: skip
+    return result(
+        query,
+        pairs,
+        dropped_candidates=[DroppedCandidate(text=query, reason="copy_of_query")],
+        pipeline_version="v1",
+    )
 
 
 def test_the_rewrites_record_lists_the_highest_scoring_rejected_pairs_capped() -> None:

@@ -8,25 +8,16 @@ from pathlib import Path
 from redis.asyncio import Redis
 
 from services.core.redis_server import EmbeddedRedis, free_port
-from services.pipeline.ids import pair_id
-from services.pipeline.models import Pair, SynthesisResult
+from services.pipeline.models import SynthesisResult
 from services.store.spool import Spool
 from services.store.stream import TrainingStream
 from services.store.writer import PairWriter
+from tests import results
+from tests.results import pair
 
 
 def result(query: str, products: list[str]) -> SynthesisResult:
-    pairs = [
-        Pair(
-            pair_id=pair_id(query, p), product_id=p, title=f"title {p}", score=0.9, label="exact",
-            accepted=True, reason="r", retrieved_by=[query], found_by_query=True, retrieval_score=0.5,
-        )
-        for p in products
-    ]  # fmt: skip
-    return SynthesisResult(
-        query=query, rewrites=[], dropped_candidates=[], pairs=pairs, accepted_count=len(pairs),
-        timings_ms={}, pipeline_version="test",
-    )  # fmt: skip
+    return results.result(query, [pair(query, p) for p in products], timings_ms={})
 
 
 def test_spool_round_trip_and_order(tmp_path: Path) -> None:

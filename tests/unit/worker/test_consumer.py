@@ -19,7 +19,7 @@ from redis.asyncio import Redis
 from services.core.redis_server import EmbeddedRedis
 from services.pipeline.clients import BackendError
 from services.pipeline.ids import pair_id
-from services.pipeline.models import Pair, QueryItem, SynthesisResult
+from services.pipeline.models import QueryItem, SynthesisResult
 from services.pipeline.synthesize import SynthesisRequest
 from services.store.spool import Spool
 from services.store.stream import TrainingStream
@@ -27,6 +27,7 @@ from services.store.writer import PairWriter
 from services.worker.config import QueueSettings
 from services.worker.consumer import QueueWorker
 from services.worker.queue import QueryQueue
+from tests.results import pair, result
 
 
 class ScriptedPipeline:
@@ -42,15 +43,7 @@ class ScriptedPipeline:
         if isinstance(step, BaseException):
             raise step
         await asyncio.sleep(step)
-        pid = f"P-{request.query}"
-        pair = Pair(
-            pair_id=pair_id(request.query, pid), product_id=pid, title="t", score=0.9, label="exact",
-            accepted=True, reason="r", retrieved_by=[request.query], found_by_query=True, retrieval_score=0.5,
-        )  # fmt: skip
-        return SynthesisResult(
-            query=request.query, rewrites=[], dropped_candidates=[], pairs=[pair], accepted_count=1,
-            timings_ms={}, pipeline_version="test",
-        )  # fmt: skip
+        return result(request.query, [pair(request.query, f"P-{request.query}", title="t")], timings_ms={})
 
 
 @pytest.fixture
