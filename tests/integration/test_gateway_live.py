@@ -174,6 +174,25 @@ FUZZ_CHECKS = [
 PROBE_CHECKS = [check for check in FUZZ_CHECKS if check is not checks.not_a_server_error]
 
 
+@schemathesis.check
+def invalid_batch_items_fail_one_by_one(
+    ctx: schemathesis.CheckContext, response: schemathesis.Response, case: schemathesis.Case
+) -> bool | None:
+    """A batch is validated item by item (one bad query must not cost the others their answers), so a
+    body whose items break the schema may get a 200: then at least one item must carry its own error."""
+    if response.status_code == 200:
+        body = response.json()
+        assert body["failed"] >= 1, f"schema-violating batch answered with no failed item: {body}"
+    return None
+
+
+# Negative batches: the rest of the checks, and per-item rejection in place of whole-request rejection.
+BATCH_NEGATIVE_CHECKS = [
+    *(check for check in FUZZ_CHECKS if check is not checks.negative_data_rejection),
+    invalid_batch_items_fail_one_by_one,
+]
+
+
 # A valid product asks the LLM for up to 4 x 8 queries and synthesizes every kept one (minutes on these
 # cores): its valid bodies are exercised by test_product_queries_cli.py, its invalid ones fuzzed here.
 COSTLY = {"/v1/synthesize:product"}
@@ -206,6 +225,12 @@ def test_fuzzed_requests_get_no_5xx_and_match_the_schema(live_system: LocalSyste
             )
             def fuzz(case: schemathesis.Case) -> None:
                 chosen = PROBE_CHECKS if case.operation.path == "/readyz" else FUZZ_CHECKS
+                if (
+                    case.operation.path == "/v1/synthesize:batch"
+                    and case.meta
+                    and case.meta.generation.mode.is_negative
+                ):
+                    chosen = BATCH_NEGATIVE_CHECKS
                 case.call_and_validate(timeout=300, checks=chosen)
 
             try:
