@@ -305,11 +305,18 @@ def main() -> int:
         ("synthesize (catalog rewrites)", [*synthesize, "--queries", str(files["queries"])], (0, 1)),
         ("eval: base", eval_command_base(args, files, work), (0,)),
     ])  # fmt: skip
-    # 2. The teachers, trained on the synthesis side's labels only, evaluated on the held-out queries.
-    teachers = {
-        "weak": train_teacher(args, files, state, steps, env, "weak", ["--epochs", "1", "--max-pairs", "20000"]),
-        "strong": train_teacher(args, files, state, steps, env, "strong", ["--negatives", str(state / "store")]),
-    }  # fmt: skip
+    # 2. The teachers the chosen rows distil, trained on the synthesis side's labels only, evaluated on the
+    # held-out queries.
+    wanted = set(args.only.split(",")) if args.only else None
+    recipes = {
+        "weak": ["--epochs", "1", "--max-pairs", "20000"],
+        "strong": ["--negatives", str(state / "store")],
+    }
+    placeholders = {name: f"<teacher {name}>" for name in recipes}
+    used = {arg for row in rows(args, files["labels_train"], placeholders) if row.train is not None
+            and (not wanted or row.name in wanted) for arg in row.train}  # fmt: skip
+    teachers = {name: train_teacher(args, files, state, steps, env, name, recipe)
+                for name, recipe in recipes.items() if placeholders[name] in used}  # fmt: skip
     # 3. SmolLM2: LLM rewrites of a sample, queries generated from products (each in its own store).
     if args.llm_queries:
         run_system(args, state, "store-llm", "hf,catalog", steps, [
@@ -321,9 +328,8 @@ def main() -> int:
              str(args.products), "--seed", str(args.seed)], (0, 1)),
         ])  # fmt: skip
     # 4. One retriever per row.
-    wanted = set(args.only.split(",")) if args.only else None
     reports: dict[str, Path] = {"base": work / "eval" / "base" / "retrieval.json"}
-    chosen = rows(args, files["labels_train"], teachers)
+    chosen = rows(args, files["labels_train"], placeholders | teachers)
     for row in chosen:
         if row.train is None or (wanted and row.name not in wanted):
             continue
@@ -411,7 +417,7 @@ def report(args: argparse.Namespace, chosen: list[Row], reports: dict[str, Path]
         lines.append(
             f"| {row.name} | {cells} | {relative(found['recall@100'], base['recall@100'])} | {share} |"
         )
-    lines += ["", "Rows:", ""] + [f"- **{r.name}**: {r.what}" for r in chosen]
+    lines += ["", "Rows:", ""] + [f"- **{r.name}**: {r.what}" for r in chosen if r.name in metrics]
     if "union" in metrics["base"]:
         union = metrics["base"]["union"]
         lines += [
