@@ -94,9 +94,9 @@ soak: $(STAMP) $(PROTO_STAMP)
 	$(BIN)/python loadtests/soak.py $(SOAK_ARGS)
 
 # The closed loop on Home Depot (DATA_DIR/home_depot): synthesize over the synthesis queries, train the
-# retriever on the accepted pairs, evaluate base vs trained on held-out queries (~25 min on 2 cores);
-# writes reports/experiment.md, .json and the recall@k curves; a re-run resumes every step.
-# Options pass through, e.g. make experiment EXPERIMENT_ARGS="--synth-queries 3000 --rewriter-engines hf,catalog".
+# teachers and one retriever per ablation row, evaluate each on held-out queries (hours on 2 cores with
+# every row); writes reports/experiment.md and .json; a re-run resumes every step.
+# Options pass through, e.g. make experiment EXPERIMENT_ARGS="--split dev --synth-queries 1000 --only distil".
 experiment: $(STAMP) $(PROTO_STAMP)
 	$(BIN)/python benchmarks/experiment.py --data $(DATA_DIR)/home_depot $(EXPERIMENT_ARGS)
 

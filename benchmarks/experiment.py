@@ -219,9 +219,8 @@ def rows(args: argparse.Namespace, labels_train: Path, teachers: dict[str, str])
             )
         )
     found += [
-        Row("supervised reference", "MNRL on the synthesis side's human labels (relevance >= 2.33), no "
-            "synthetic data", ["--loss", "mnrl", "--lr", "5e-5", "--batch-size", "64", *labels], ("empty",),
-            synthetic=False),
+        Row("supervised reference", "today's recipe on 12,000 of the synthesis side's human labels "
+            "(relevance >= 2.33), no synthetic data", [*today, *labels], ("empty",), synthetic=False),
         Row("synthetic + labels", "the last synthetic row with the synthesis side's labels among the "
             "candidates (their human grade as the target)", distil + refresh + labels, stores, synthetic=False),
     ]  # fmt: skip
