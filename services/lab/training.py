@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from services.core.durable import publish
+from services.core.errors import InvalidInput
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,22 @@ def run_key(data_sha256: str, params: Mapping[str, Any]) -> str:
     """12 hex digits naming a run: the same data and parameters give the same key on every machine."""
     blob = json.dumps({"data": data_sha256, **params}, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:12]
+
+
+def existing_model(target: Path, key: str, manifest_name: str) -> dict[str, Any] | None:
+    """The manifest of the model a run of this key already produced at target (None: nothing there, or an
+    empty directory the model replaces); an error naming --out if target holds anything else."""
+    if not target.exists() or (target.is_dir() and not any(target.iterdir())):
+        return None
+    try:
+        manifest: dict[str, Any] = json.loads((target / manifest_name).read_text())
+    except (OSError, ValueError):
+        manifest = {}
+    if manifest.get("run_key") != key:
+        raise InvalidInput(
+            f"{target} already exists and holds another model; remove it or pass another --out"
+        )
+    return manifest
 
 
 def subsample(items: Sequence[T], limit: int, seed: int) -> list[T]:

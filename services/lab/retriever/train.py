@@ -39,7 +39,7 @@ from services.lab.retriever.lists import list_counts
 from services.lab.retriever.objectives import LOSSES, Contrastive, Distillation, Objective
 from services.lab.retriever.refresh import Refreshed, refresh, replay
 from services.lab.retriever.teacher import Teacher
-from services.lab.training import Checkpoint, Progress, run_key, set_threads, subsample
+from services.lab.training import Checkpoint, Progress, existing_model, run_key, set_threads, subsample
 
 log = logging.getLogger(__name__)
 
@@ -174,21 +174,6 @@ def _check_base(base: Path) -> Path:
     return base
 
 
-def _existing(target: Path, key: str) -> dict[str, Any] | None:
-    """The manifest of a model this run already produced at target; an error if target is anything else."""
-    if not target.exists() or (target.is_dir() and not any(target.iterdir())):
-        return None  # an empty directory is replaced by the model
-    try:
-        manifest: dict[str, Any] = json.loads((target / MANIFEST).read_text())
-    except (OSError, ValueError):
-        manifest = {}
-    if manifest.get("run_key") != key:
-        raise InvalidInput(
-            f"{target} already exists and holds another model; remove it or pass another --out"
-        )
-    return manifest
-
-
 @dataclass
 class Inputs:
     """What a run trains on, beyond the store's examples: the teacher-scored lists (distillation), the
@@ -264,7 +249,7 @@ def train(
     key = run_key(sha, config.params() | {"base": base_id})
     version = f"retriever-{key}"
     target = out or models_dir / "retriever" / version
-    if (manifest := _existing(target, key)) is not None:
+    if (manifest := existing_model(target, key, MANIFEST)) is not None:
         log.info("%s already holds this run's model; nothing to train", target)
         steps = int(manifest.get("steps", 0))
         return TrainResult(target, version, steps, steps, steps, manifest)

@@ -48,7 +48,7 @@ from services.lab.rewriter.stages import (
     log_summary,
     training_arguments,
 )
-from services.lab.training import run_key, set_threads
+from services.lab.training import existing_model, run_key, set_threads
 from services.pipeline.config import PipelineSettings
 from services.rewriter.config import RewriterSettings
 from services.rewriter.prompts import load_prompt
@@ -184,20 +184,6 @@ def training_data(store: Path, config: TrainConfig) -> tuple[StoreData, list[str
     return data, dev_q
 
 
-def _existing(target: Path, key: str) -> dict[str, Any] | None:
-    if not target.exists():
-        return None
-    try:
-        manifest: dict[str, Any] = json.loads((target / MANIFEST).read_text())
-    except (OSError, ValueError):
-        manifest = {}
-    if manifest.get("run_key") != key:
-        raise InvalidInput(
-            f"{target} already exists and holds another model; remove it or pass another --out"
-        )
-    return manifest
-
-
 def _work_dir(target: Path, key: str, version: str) -> Path:
     work = target.parent / f".{target.name}.work"
     run_file = work / RUN_FILE
@@ -241,7 +227,7 @@ def train(
     key = run_key(data_sha, config.params() | named)
     version = f"rewriter-{config.stage}-{key}"
     target = out or settings.models_dir / "rewriter" / version
-    if (manifest := _existing(target, key)) is not None:
+    if (manifest := existing_model(target, key, MANIFEST)) is not None:
         log.info("%s already holds this run's model; nothing to train", target)
         steps = int(manifest.get("steps", 0))
         return TrainResult(target, version, steps, steps, steps, manifest)
