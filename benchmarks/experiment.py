@@ -8,7 +8,10 @@ side instead, for choosing settings, and the held-out queries are not read at al
    (`synth synthesize`); base MiniLM is evaluated with and without the rewriter's rewrites;
 2. with the SmolLM2 rewriter, a sample of the synthesis queries is synthesized again (LLM rewrites,
    its own store) and queries are generated from a product sample (`synth synthesize --from-catalog`,
-   its own store);
+   its own store); the rewriter round: the rewriter is trained on that store's rewards (`synth train
+   rewriter`), base and trained rewriter are evaluated on a sample of the evaluation queries with the
+   same seeded sampling (`synth eval rewriter`), and the sample is synthesized again with the trained
+   rewriter (its own store);
 3. the business judge (the teacher) is trained on the synthesis side's labels, with hard negatives from
    the first store, and a weaker one as today's default trains it; both are evaluated on the held-out
    queries (`synth eval judge`);
@@ -16,7 +19,7 @@ side instead, for choosing settings, and the held-out queries are not read at al
    (`synth eval retrieval`), next to a supervised reference trained on the synthesis side's human
    labels, and synthetic data plus those labels;
 5. reports/experiment.md and .json: the table, each row's gain over base and as a share of the label
-   gain, the teachers' evaluation, and the time of every step.
+   gain, the teachers' and the rewriters' evaluation, and the time of every step.
 
 Every step is the user-facing command run as its own process. A re-run resumes: finished steps are
 recorded in the work directory and skipped, synthesis skips queries done, training resumes from its
@@ -42,6 +45,13 @@ ROOT = Path(__file__).resolve().parents[1]
 SYNTH = [sys.executable, "-m", "services.cli.main"]
 DEV_SEED_OFFSET = 1000  # the dev split of the synthesis side uses seed + this
 DEV_FRACTION = 0.2  # of the synthesis side
+# On 2 cores the hf engine may take minutes for a batch of sampled rewrites; a timed-out rewrite would count
+# as a rewriter that wrote nothing (the catalog engine answers well inside them).
+REWRITE_DEADLINES = {
+    "TAILSYNTH_PIPELINE_REWRITE_TIMEOUT_S": "600",
+    "TAILSYNTH_PIPELINE_SEARCH_TIMEOUT_S": "120",
+    "TAILSYNTH_PIPELINE_JUDGE_TIMEOUT_S": "300",
+}
 
 
 @dataclass(frozen=True)
@@ -130,12 +140,18 @@ def write_inputs(args: argparse.Namespace, work: Path) -> dict[str, Path]:
 
 
 def run_system(
-    args: argparse.Namespace, state: Path, store: str, engines: str, steps: Steps, work: list[Any]
+    args: argparse.Namespace,
+    state: Path,
+    store: str,
+    engines: str,
+    steps: Steps,
+    work: list[Any],
+    rewriter_model: str | None = None,
 ) -> None:
     """Start the local system (its store under state/<store>), run the steps, stop it (the sink flushes)."""
     from services.cli.system import LocalSystem, Ports
 
-    env = system_env(args, state, store, engines)
+    env = system_env(args, state, store, engines, rewriter_model)
     system = LocalSystem(state_dir=state, catalog=args.data / "products.csv", ports=Ports.free(), workers=0,
                          base_env=env)  # fmt: skip
     started = time.perf_counter()
@@ -144,12 +160,14 @@ def run_system(
     try:
         for name, command, ok in work:
             steps.run(name, [*command, "--url", system.gateway_url] if command[3] == "synthesize" else command,
-                      {**system.env()}, ok)  # fmt: skip
+                      system.env(), ok)  # fmt: skip
     finally:
         system.stop()
 
 
-def system_env(args: argparse.Namespace, state: Path, store: str, engines: str) -> dict[str, str]:
+def system_env(
+    args: argparse.Namespace, state: Path, store: str, engines: str, rewriter_model: str | None = None
+) -> dict[str, str]:
     env = {
         **os.environ,
         "TAILSYNTH_STATE_DIR": str(state),
@@ -157,8 +175,12 @@ def system_env(args: argparse.Namespace, state: Path, store: str, engines: str) 
         "TAILSYNTH_REWRITER_ENGINES": engines,
         "HF_HUB_OFFLINE": "1",
         "TRANSFORMERS_OFFLINE": "1",
+        **REWRITE_DEADLINES,
     }
     env.pop("TAILSYNTH_REDIS_URL", None)
+    env.pop("TAILSYNTH_REWRITER_MODEL_DIR", None)
+    if rewriter_model:
+        env["TAILSYNTH_REWRITER_MODEL_DIR"] = rewriter_model
     return env
 
 
@@ -218,6 +240,16 @@ def rows(args: argparse.Namespace, labels_train: Path, teachers: dict[str, str])
                 stores,
             )
         )
+        if args.rewriter_round:
+            stores = (*stores[:-1], "store-llm-trained")
+            found.append(
+                Row(
+                    "+ trained rewriter",
+                    "... with those queries' rewrites by the rewriter trained on its own rewards instead",
+                    distil + refresh,
+                    stores,
+                )
+            )
     found += [
         Row("supervised reference", "today's recipe on 12,000 of the synthesis side's human labels "
             "(relevance >= 2.33), no synthetic data", [*today, *labels], ("empty",), synthetic=False),
@@ -279,6 +311,13 @@ def main() -> int:
     parser.add_argument(
         "--products", type=int, default=500, help="products to generate queries from (0: skip)"
     )
+    parser.add_argument(
+        "--rewriter-round",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="train the rewriter on the LLM store, evaluate it, synthesize the LLM sample again with it",
+    )
+    parser.add_argument("--rewriter-eval-queries", type=int, default=200, help="evaluation queries sampled")
     parser.add_argument("--refresh-every", type=int, default=60)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
@@ -321,6 +360,9 @@ def main() -> int:
         run_system(args, state, "store-llm", "hf,catalog", steps, [
             ("synthesize (LLM rewrites)", [*synthesize, "--queries", str(files["llm_queries"])], (0, 1)),
         ])  # fmt: skip
+    rewriters = (
+        rewriter_round(args, files, state, work, steps) if args.llm_queries and args.rewriter_round else {}
+    )
     if args.products:
         run_system(args, state, "store-products", "hf", steps, [
             ("synthesize (product-side queries)", [*synthesize, "--from-catalog", str(catalog), "--sample",
@@ -334,8 +376,35 @@ def main() -> int:
             continue
         model = train_row(row, state, steps, env)
         reports[row.name] = eval_row(args, row, model, files, work, steps, env)
-    report(args, chosen, reports, teachers, work, steps, files)
+    report(args, chosen, reports, teachers, rewriters, work, steps, files)
     return 0
+
+
+def rewriter_round(
+    args: argparse.Namespace, files: dict[str, Path], state: Path, work: Path, steps: Steps
+) -> dict[str, Any]:
+    """Train the rewriter on the LLM store's rewards, evaluate base and trained on a sample of the evaluation
+    queries (same seeded sampling), synthesize the LLM sample again with it; returns the two evaluations."""
+    trained = steps.run("rewriter: synth train rewriter", [
+        *SYNTH, "train", "rewriter", "--store", str(state / "store-llm"), "--seed", str(args.seed),
+        "--threads", str(args.threads), "--quiet",
+    ], system_env(args, state, "store-llm", "catalog")).strip().splitlines()[-1]  # fmt: skip
+    evaluations = {}
+    work_items = []
+    for name, model in (("base", "base"), ("trained", trained)):
+        out = work / "eval" / f"rewriter-{name}"
+        evaluations[name] = out / "rewriter-eval.json"
+        work_items.append((f"rewriter: synth eval rewriter ({name})", [
+            *SYNTH, "eval", "rewriter", "--labels", str(files["labels_eval"]), "--catalog",
+            str(args.data / "products.csv"), "--on-error", "skip", "--seed", str(args.seed), "--sample",
+            str(args.rewriter_eval_queries), "--model", model, "--label", name, "--out", str(out),
+        ], (0,)))  # fmt: skip
+    run_system(args, state, "store-rewriter-eval", "catalog", steps, work_items)
+    run_system(args, state, "store-llm-trained", "hf,catalog", steps, [
+        ("synthesize (trained rewriter)", [*SYNTH, "synthesize", "--concurrency", str(args.concurrency),
+         "--queries", str(files["llm_queries"])], (0, 1)),
+    ], rewriter_model=trained)  # fmt: skip
+    return {"model": trained} | {name: json.loads(path.read_text()) for name, path in evaluations.items()}
 
 
 def eval_command_base(args: argparse.Namespace, files: dict[str, Path], work: Path) -> list[str]:
@@ -370,7 +439,7 @@ def relative(new: float | None, old: float | None) -> str:
 
 
 def report(args: argparse.Namespace, chosen: list[Row], reports: dict[str, Path], teachers: dict[str, str],
-           work: Path, steps: Steps, files: dict[str, Path]) -> None:  # fmt: skip
+           rewriters: dict[str, Any], work: Path, steps: Steps, files: dict[str, Path]) -> None:  # fmt: skip
     metrics = {
         name: json.loads(path.read_text())["metrics"] for name, path in reports.items() if path.is_file()
     }
@@ -389,6 +458,8 @@ def report(args: argparse.Namespace, chosen: list[Row], reports: dict[str, Path]
         "rows": [{"name": r.name, "what": r.what, "train": r.train, "stores": r.stores,
                   "synthetic": r.synthetic, "metrics": metrics.get(r.name)} for r in chosen],
         "teachers": teachers, "teacher_eval": teacher_evals, "timings_s": steps.seconds(),
+        "rewriter_round": {name: value.get("summary", value) if isinstance(value, dict) else value
+                           for name, value in rewriters.items()},
         "machine": f"{platform.machine()}, {os.cpu_count()} cores",
     }  # fmt: skip
     lines = [
@@ -437,6 +508,7 @@ def report(args: argparse.Namespace, chosen: list[Row], reports: dict[str, Path]
             f"| {name} | {engine['auc']:.3f} | {engine['precision_at_recall_0.5']:.3f} | "
             f"{engine['recall_at_target_precision']:.3f} |"
         )
+    lines += rewriter_lines(rewriters)
     lines += ["", "| step | seconds |", "|---|---|"]
     lines += [f"| {name} | {seconds} |" for name, seconds in results["timings_s"].items()]
     args.out.mkdir(parents=True, exist_ok=True)
@@ -444,6 +516,27 @@ def report(args: argparse.Namespace, chosen: list[Row], reports: dict[str, Path]
     (args.out / f"experiment{suffix}.json").write_text(json.dumps(results, indent=2))
     (args.out / f"experiment{suffix}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
+
+
+def rewriter_lines(rewriters: dict[str, Any]) -> list[str]:
+    """The rewriter round's table: base vs trained SmolLM2 on the same evaluation queries and sampling."""
+    if not rewriters:
+        return []
+    lines = [
+        "",
+        f"The rewriter round (trained model {rewriters['model']}), LLM candidates only, same seeded sampling:",
+        "",
+        "| rewriter | queries | intent pass | dropped | mean reward | distinct/query | union recall@100 |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name in ("base", "trained"):
+        summary, union = rewriters[name]["summary"], rewriters[name]["retrieval"]["union"]
+        lines.append(
+            f"| {name} | {summary['queries']} | {summary['intent_pass_share']:.3f} | "
+            f"{summary['dropped_share']:.3f} | {summary['mean_reward']} | {summary['distinct_per_query']} | "
+            f"{union['recall@100']:.4f} |"
+        )
+    return lines
 
 
 if __name__ == "__main__":
