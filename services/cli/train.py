@@ -37,6 +37,7 @@ def _retriever(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         list_size=args.list_size,
         student_temperature=args.student_temperature,
+        contrastive_weight=args.contrastive_weight,
         teacher_temperature=args.teacher_temperature,
         learning_rate=args.lr,
         max_length=args.max_length,
@@ -180,6 +181,12 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="candidates per query and step: the teacher's best and others sampled",
     )
     retriever.add_argument("--student-temperature", type=float, default=DEFAULTS.student_temperature)
+    retriever.add_argument(
+        "--contrastive-weight",
+        type=float,
+        default=DEFAULTS.contrastive_weight,
+        help="distillation: weight of an in-batch MNRL term over (query, the teacher's best) (0: none)",
+    )
     retriever.add_argument(
         "--teacher-temperature", type=float, default=DEFAULTS.teacher_temperature, help="on log-odds"
     )

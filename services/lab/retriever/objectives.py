@@ -8,6 +8,13 @@
 - `listwise`: DistillKLDivLoss: the same lists, the student's softmax over its cosine scores (student
   temperature) matched to the teacher's softmax over its log-odds (teacher temperature).
 
+Both distillation losses add `contrastive_weight` x MultipleNegativesRankingLoss over (query, the teacher's
+best candidate) with the other queries of the batch as negatives (Tamber et al. 2025: listwise + 0.1 x
+InfoNCE). A list holds only products the base model already retrieves for the query, so the divergence
+alone can reorder them while the query drifts from the rest of the catalog; the in-batch term keeps the
+query near its best product relative to other queries' products. The query's own other candidates are not
+its negatives there: many are relevant.
+
 Where --labels graded a pair, its human grade replaces the teacher's score as the target.
 
 Every step is fixed by the seed and the step number (which queries, which candidates), so a resumed run
@@ -130,32 +137,49 @@ class Distillation(Objective):
         return Step(columns, labels * self.label_scale if self.name == "margin_mse" else labels)
 
     def loss(self, model: Any, config: Any) -> Any:
-        from sentence_transformers.sentence_transformer.losses import DistillKLDivLoss, MarginMSELoss
+        from sentence_transformers.sentence_transformer.losses import (
+            DistillKLDivLoss,
+            MarginMSELoss,
+            MultipleNegativesRankingLoss,
+        )
 
         if self.name == "margin_mse":
-            return MarginMSELoss(model)
-        return _plain_kl(
-            DistillKLDivLoss(
+            distil, scale = MarginMSELoss(model), 1.0
+        else:
+            distil = DistillKLDivLoss(
                 model,
                 student_temperature=config.student_temperature,
                 teacher_temperature=config.teacher_temperature,
-            ),
-            config.student_temperature,
-        )
+            )
+            # The KL divergence itself: DistillKLDivLoss multiplies it by the student temperature squared
+            # (Hinton's scaling for temperatures >= 1), which at 0.05 would shrink every gradient 400-fold.
+            scale = 1 / config.student_temperature**2
+        contrastive = None
+        if config.contrastive_weight:
+            contrastive = MultipleNegativesRankingLoss(
+                model, scale=1 / config.student_temperature, gather_across_devices=config.distributed
+            )
+        return _combined(model, distil, scale, contrastive, config.contrastive_weight)
 
 
-def _plain_kl(loss: Any, student_temperature: float) -> Any:
-    """The KL divergence itself: DistillKLDivLoss multiplies it by the student temperature squared
-    (Hinton's scaling for temperatures >= 1), which at 0.05 would shrink every gradient 400-fold."""
+def _combined(model: Any, distil: Any, scale: float, contrastive: Any, weight: float) -> Any:
+    """scale x the distillation loss + weight x the in-batch contrastive loss, on one encoding of the
+    step's texts."""
     import torch
+    from sentence_transformers.base.losses.merged_forward import embed_columns
 
-    class PlainKL(torch.nn.Module):
+    class Combined(torch.nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.loss = loss
-            self.model = loss.model
+            self.model = model
+            self.distil = distil
+            self.contrastive = contrastive
 
         def forward(self, features: Any, labels: Any) -> Any:
-            return self.loss(features, labels) / student_temperature**2
+            embeddings = embed_columns(self.model, features)
+            loss = self.distil.compute_loss_from_embeddings(embeddings, labels) * scale
+            if self.contrastive is not None:
+                loss = loss + weight * self.contrastive.compute_loss_from_embeddings(embeddings[:2], None)
+            return loss
 
-    return PlainKL()
+    return Combined()

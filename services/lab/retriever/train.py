@@ -58,6 +58,7 @@ class TrainConfig:
     list_size: int = 8  # candidates per query and step: the teacher's best and others sampled
     student_temperature: float = 0.05
     teacher_temperature: float = 1.0
+    contrastive_weight: float = 0.0  # distillation: weight of the in-batch MNRL term (objectives.py)
     learning_rate: float = 2e-5
     warmup_fraction: float = 0.1
     max_length: int = 64  # tokens per text while training; the saved model keeps the base's limit
@@ -76,7 +77,7 @@ class TrainConfig:
         unused = (
             ("hard_negatives", "max_pairs")
             if self.distills
-            else ("teacher", "list_size", "student_temperature", "teacher_temperature")
+            else ("teacher", "list_size", "student_temperature", "teacher_temperature", "contrastive_weight")
             + ("refresh_every", "refresh_depth")
         )
         for name in ("checkpoint_every", *unused):
@@ -93,6 +94,7 @@ class TrainConfig:
                 ("--list-size", 2 <= self.list_size <= 64, "in [2, 64]"),
                 ("--student-temperature", 0 < self.student_temperature <= 10, "in (0, 10]"),
                 ("--teacher-temperature", 0 < self.teacher_temperature <= 100, "in (0, 100]"),
+                ("--contrastive-weight", 0 <= self.contrastive_weight <= 10, "in [0, 10]"),
                 ("--lr", 0 < self.learning_rate < 1, "in (0, 1)"),
                 ("--max-length", 8 <= self.max_length <= 512, "in [8, 512]"),
                 ("--max-pairs", self.max_pairs >= 0, "0 (all) or more"),
