@@ -279,7 +279,7 @@ def train(
     model = SentenceTransformer(str(base), device=device, local_files_only=True)
     serving_length = model.max_seq_length
     model.max_seq_length = min(config.max_length, serving_length)
-    loss_fn = world.wrap(plan.loss(model, _LossOptions(config, world.distributed)), device)
+    loss_fn = world.wrap(plan.loss(model, LossOptions(config, world.distributed)), device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=0.01)
     scheduler = get_linear_schedule_with_warmup(
         optimizer, math.ceil(config.warmup_fraction * plan.steps), plan.steps
@@ -399,7 +399,7 @@ def train(
 
 
 @dataclass(frozen=True)
-class _LossOptions:
+class LossOptions:
     """What the loss modules read from the run: the temperatures and whether batches span processes."""
 
     config: TrainConfig

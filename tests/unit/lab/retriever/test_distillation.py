@@ -17,7 +17,7 @@ from services.lab.retriever.data import load_training_data
 from services.lab.retriever.lists import read_lists
 from services.lab.retriever.objectives import Distillation
 from services.lab.retriever.teacher import Teacher, logit
-from services.lab.retriever.train import MANIFEST, Inputs, TrainConfig, train
+from services.lab.retriever.train import MANIFEST, Inputs, LossOptions, TrainConfig, train
 from services.store.sink import REWRITES_SCHEMA, SCHEMA, write_parquet_durably
 
 COLOURS = ["red", "blue", "green", "black", "white", "yellow", "orange", "purple"]
@@ -135,6 +135,42 @@ def test_a_step_is_the_teachers_best_then_sampled_others_with_their_log_odds(
     assert np.allclose(step.labels[:, 0], logit(np.array([1.0]))[0])
     assert plan.step(3).columns == step.columns  # fixed by seed and step: a resumed run sees the same
     assert Distillation("listwise", data.lists, 3, 8, 2, seed=6).step(3).columns != step.columns
+
+
+def test_the_contrastive_term_adds_in_batch_mnrl_over_the_teachers_best_to_the_divergence(
+    tmp_path: Path, teacher: Teacher
+) -> None:
+    import torch
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.losses import (
+        DistillKLDivLoss,
+        MultipleNegativesRankingLoss,
+    )
+
+    from services.core.assets import minilm_path
+
+    data = load_training_data(store(tmp_path / "s"), teacher=teacher)
+    plan = Distillation("listwise", data.lists, 3, 8, 1, seed=5)
+    step = plan.step(0)
+    model = SentenceTransformer(str(minilm_path()), device="cpu", local_files_only=True)
+    model.eval()
+    features = [model.tokenize(column) for column in step.columns]
+    labels = torch.tensor(step.labels)
+    embeddings = [model(model.tokenize(column))["sentence_embedding"] for column in step.columns]
+
+    def combined(weight: float) -> float:
+        loss = plan.loss(model, LossOptions(TrainConfig(contrastive_weight=weight), distributed=False))
+        with torch.no_grad():
+            return float(loss(features, labels))
+
+    with torch.no_grad():
+        kl = DistillKLDivLoss(model, student_temperature=0.05, teacher_temperature=1.0)
+        divergence = float(kl.compute_loss_from_embeddings(embeddings, labels)) / 0.05**2
+        mnrl = MultipleNegativesRankingLoss(model, scale=20.0)
+        in_batch = float(mnrl.compute_loss_from_embeddings(embeddings[:2], None))
+    assert combined(0.0) == pytest.approx(divergence, rel=1e-4)  # the plain divergence, no term added
+    assert combined(0.5) == pytest.approx(divergence + 0.5 * in_batch, rel=1e-4)
+    assert in_batch > 0.01  # the term is there to be added: eight queries, each with its own best
 
 
 @pytest.mark.slow
