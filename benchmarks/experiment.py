@@ -201,13 +201,15 @@ def rows(args: argparse.Namespace, labels_train: Path, teachers: dict[str, str])
         ),
         Row(
             "distil (weak teacher)",
-            "listwise distillation of a judge trained as before (1 epoch, 20,000 pairs, no mined negatives)",
+            "listwise distillation (+ in-batch MNRL, weight 1) of a judge trained as before (1 epoch, "
+            "20,000 pairs, no mined negatives)",
             ["--loss", "listwise", "--teacher-model", teachers["weak"]],
             ("store",),
         ),
         Row(
             "distil",
-            "listwise distillation of the business judge over each query's judged candidates",
+            "listwise distillation of the business judge over each query's judged candidates (+ in-batch "
+            "MNRL over the teacher's best, weight 1)",
             distil,
             ("store",),
         ),

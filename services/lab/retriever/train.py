@@ -58,7 +58,7 @@ class TrainConfig:
     list_size: int = 8  # candidates per query and step: the teacher's best and others sampled
     student_temperature: float = 0.05
     teacher_temperature: float = 1.0
-    contrastive_weight: float = 0.0  # distillation: weight of the in-batch MNRL term (objectives.py)
+    contrastive_weight: float = 1.0  # distillation: weight of the in-batch MNRL term (objectives.py)
     learning_rate: float = 2e-5
     warmup_fraction: float = 0.1
     max_length: int = 64  # tokens per text while training; the saved model keeps the base's limit
