@@ -533,9 +533,10 @@ def rewriter_lines(rewriters: dict[str, Any]) -> list[str]:
     ]
     for name in ("base", "trained"):
         summary, union = rewriters[name]["summary"], rewriters[name]["retrieval"]["union"]
+        reward = "-" if summary["mean_reward"] is None else f"{summary['mean_reward']:.4f}"  # no candidate
         lines.append(
             f"| {name} | {summary['queries']} | {summary['intent_pass_share']:.3f} | "
-            f"{summary['dropped_share']:.3f} | {summary['mean_reward']} | {summary['distinct_per_query']} | "
+            f"{summary['dropped_share']:.3f} | {reward} | {summary['distinct_per_query']} | "
             f"{union['recall@100']:.4f} |"
         )
     return lines
