@@ -65,7 +65,7 @@ BETAS = {"sft": 0.0, "dpo": 0.1, "grpo": 0.0}
 @dataclass(frozen=True)
 class TrainConfig:
     stage: str = "sft"
-    fmt: Format = "list"
+    fmt: Format = "single"  # chosen on dev queries over "list" (make rewriter-experiment)
     seed: int = 13
     epochs: float = 1.0
     steps: int = 0  # sft/dpo optimizer steps; 0: the epochs decide
