@@ -41,17 +41,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-SYNTH = [sys.executable, "-m", "services.cli.main"]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from rewriter_steps import REWRITE_DEADLINES, ROOT, SYNTH, base_env  # noqa: E402
+
 DEV_SEED_OFFSET = 1000  # the dev split of the synthesis side uses seed + this
 DEV_FRACTION = 0.2  # of the synthesis side
-# On 2 cores the hf engine may take minutes for a batch of sampled rewrites; a timed-out rewrite would count
-# as a rewriter that wrote nothing (the catalog engine answers well inside them).
-REWRITE_DEADLINES = {
-    "TAILSYNTH_PIPELINE_REWRITE_TIMEOUT_S": "600",
-    "TAILSYNTH_PIPELINE_SEARCH_TIMEOUT_S": "120",
-    "TAILSYNTH_PIPELINE_JUDGE_TIMEOUT_S": "300",
-}
 
 
 @dataclass(frozen=True)
@@ -168,20 +163,8 @@ def run_system(
 def system_env(
     args: argparse.Namespace, state: Path, store: str, engines: str, rewriter_model: str | None = None
 ) -> dict[str, str]:
-    env = {
-        **os.environ,
-        "TAILSYNTH_STATE_DIR": str(state),
-        "TAILSYNTH_STORE_DIR": str(state / store),
-        "TAILSYNTH_REWRITER_ENGINES": engines,
-        "HF_HUB_OFFLINE": "1",
-        "TRANSFORMERS_OFFLINE": "1",
-        **REWRITE_DEADLINES,
-    }
-    env.pop("TAILSYNTH_REDIS_URL", None)
-    env.pop("TAILSYNTH_REWRITER_MODEL_DIR", None)
-    if rewriter_model:
-        env["TAILSYNTH_REWRITER_MODEL_DIR"] = rewriter_model
-    return env
+    model = Path(rewriter_model) if rewriter_model else None
+    return base_env(state, engines, model) | {"TAILSYNTH_STORE_DIR": str(state / store), **REWRITE_DEADLINES}
 
 
 def rows(args: argparse.Namespace, labels_train: Path, teachers: dict[str, str]) -> list[Row]:
@@ -460,8 +443,8 @@ def report(args: argparse.Namespace, chosen: list[Row], reports: dict[str, Path]
         "rows": [{"name": r.name, "what": r.what, "train": r.train, "stores": r.stores,
                   "synthetic": r.synthetic, "metrics": metrics.get(r.name)} for r in chosen],
         "teachers": teachers, "teacher_eval": teacher_evals, "timings_s": steps.seconds(),
-        "rewriter_round": {name: value.get("summary", value) if isinstance(value, dict) else value
-                           for name, value in rewriters.items()},
+        "rewriter_round": {name: {"summary": value["summary"], "retrieval": value["retrieval"]}
+                           if isinstance(value, dict) else value for name, value in rewriters.items()},
         "machine": f"{platform.machine()}, {os.cpu_count()} cores",
     }  # fmt: skip
     lines = [

@@ -25,7 +25,16 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from rewriter_steps import ROOT, SYNTH, Steps, base_env, local_system, split_queries, synthesize  # noqa: E402
+from rewriter_steps import (  # noqa: E402
+    REWRITE_DEADLINES,
+    ROOT,
+    SYNTH,
+    Steps,
+    base_env,
+    local_system,
+    split_queries,
+    synthesize,
+)
 
 
 def train_command(
@@ -139,13 +148,7 @@ def main() -> int:
     dev_file.write_text("".join(q + "\n" for q in split.dev), encoding="utf-8")
 
     results: dict[str, Any] = {"formats": {}}
-    # Generous deadlines: on busy cores the hf engine may take minutes for a batch of sampled rewrites, and a
-    # timed-out rewrite would count as a model that wrote nothing.
-    eval_env = base_env(state, "catalog") | {
-        "TAILSYNTH_PIPELINE_REWRITE_TIMEOUT_S": "600",
-        "TAILSYNTH_PIPELINE_SEARCH_TIMEOUT_S": "120",
-        "TAILSYNTH_PIPELINE_JUDGE_TIMEOUT_S": "300",
-    }
+    eval_env = base_env(state, "catalog") | REWRITE_DEADLINES
     with local_system(state, catalog, eval_env, steps.timings, "start system (evaluation)") as env:
         dev_extra = ["--split", "train", "--queries", str(dev_file)]
         formats = args.formats.split(",")

@@ -2,8 +2,8 @@
 
 Each step is the user-facing command run as its own process (`synth synthesize`, `synth train rewriter`,
 `synth eval rewriter`), against a local system started like `synth up`; every step resumes on a re-run.
-benchmarks/rewriter_experiment.py chains them; the main experiment can call `synthesize()` again with
-the trained model (`rewriter_model=...`) before training the retriever.
+benchmarks/rewriter_experiment.py chains them; the main experiment (benchmarks/experiment.py) builds its
+systems' environment with `base_env()` and `REWRITE_DEADLINES`.
 """
 
 from __future__ import annotations
@@ -20,6 +20,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SYNTH = [sys.executable, "-m", "services.cli.main"]
+# On 2 cores the hf engine may take minutes for a batch of sampled rewrites; a timed-out rewrite would count
+# as a rewriter that wrote nothing (the catalog engine answers well inside them).
+REWRITE_DEADLINES = {
+    "TAILSYNTH_PIPELINE_REWRITE_TIMEOUT_S": "600",
+    "TAILSYNTH_PIPELINE_SEARCH_TIMEOUT_S": "120",
+    "TAILSYNTH_PIPELINE_JUDGE_TIMEOUT_S": "300",
+}
 
 
 @dataclass
