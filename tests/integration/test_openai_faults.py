@@ -65,8 +65,12 @@ class FaultServer:
                     answer = server.script[0] if len(server.script) == 1 else server.script.pop(0)
                     server.in_flight += 1
                     server.max_in_flight = max(server.max_in_flight, server.in_flight)
+                time.sleep(answer.delay_s)
+                # No longer in flight once the reply starts: the client may send its next request as
+                # soon as it has read this reply, before this thread would reach code after the write.
+                with server.lock:
+                    server.in_flight -= 1
                 try:
-                    time.sleep(answer.delay_s)
                     raw = answer.body if isinstance(answer.body, str) else json.dumps(answer.body)
                     self.send_response(answer.status)
                     self.send_header("Content-Type", "application/json")
@@ -77,9 +81,6 @@ class FaultServer:
                     self.wfile.write(raw.encode())
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up (timeout): that is the point of slow answers
-                finally:
-                    with server.lock:
-                        server.in_flight -= 1
 
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
                 pass
@@ -91,6 +92,10 @@ class FaultServer:
         self.thread.start()
 
     def answer(self, *answers: Answer) -> None:
+        """Script the next answers, once the slow answers of an earlier test have finished sleeping."""
+        deadline = time.monotonic() + 10
+        while self.in_flight and time.monotonic() < deadline:
+            time.sleep(0.05)
         with self.lock:
             self.script = list(answers)
             self.hits.clear()
