@@ -4,9 +4,9 @@ On the Home Depot dev labels, split by query with the seeded split `synth judge 
 1. start the local system with the base rewriter and `synth synthesize` a sample of the synthesis queries;
 2. stop it (the sink flushes the store) and start it again with the LLM-free catalog engine only (the
    evaluations start their own rewriter per model);
-3. `synth train rewriter` SFT in each target format (list, single), evaluated on dev queries of the
-   synthesis side (`synth eval rewriter --split train --queries dev`); the better one goes on to DPO
-   (and GRPO with --grpo-steps);
+3. `synth train rewriter` SFT in each variant (target format list or single, near-copies of the query
+   kept or dropped from the targets), evaluated on dev queries of the synthesis side (`synth eval
+   rewriter --split train --queries dev`); the best one goes on to DPO (and GRPO with --grpo-steps);
 4. `synth eval rewriter` of the base and the trained model on held-out queries, same seeded sampling;
 5. reports/rewriter-experiment.md and .json with every measure and the time of every step.
 A re-run resumes every step (the synthesis journal, the training checkpoints and finished models, the
@@ -41,11 +41,13 @@ def train_command(
     args: argparse.Namespace,
     store: Path,
     stages: str,
-    fmt: str,
+    variant: tuple[str, str],
     steps: int | None = None,
     batch_size: int | None = None,
 ) -> list[str]:
+    fmt, near_copies = variant
     command = [*SYNTH, "train", "rewriter", "--store", str(store), "--stages", stages, "--format", fmt]
+    command += ["--near-copies", near_copies]
     command += [
         "--epochs",
         str(args.epochs),
@@ -80,6 +82,11 @@ def evaluate(
     return report
 
 
+def variant_name(variant: tuple[str, str]) -> str:
+    fmt, near_copies = variant
+    return f"{fmt}, near-copies {near_copies}"
+
+
 def last_line(text: str) -> str:
     return text.strip().splitlines()[-1]
 
@@ -102,7 +109,14 @@ def main() -> int:
     parser.add_argument("--synth-engines", default="hf,catalog", help="rewriter engines while synthesizing")
     parser.add_argument("--concurrency", type=int, default=6)
     parser.add_argument("--num-rewrites", type=int, default=4)
-    parser.add_argument("--formats", default="list,single", help="SFT formats compared on the dev queries")
+    parser.add_argument(
+        "--formats", default="single", help="SFT formats compared on the dev queries (list, single)"
+    )
+    parser.add_argument(
+        "--near-copies",
+        default="keep,drop",
+        help="near-copies of the query kept in or dropped from the targets, compared on the dev queries",
+    )
     parser.add_argument(
         "--synthesize",
         action=argparse.BooleanOptionalAction,
@@ -151,32 +165,37 @@ def main() -> int:
     eval_env = base_env(state, "catalog") | REWRITE_DEADLINES
     with local_system(state, catalog, eval_env, steps.timings, "start system (evaluation)") as env:
         dev_extra = ["--split", "train", "--queries", str(dev_file)]
-        formats = args.formats.split(",")
-        if len(formats) > 1:  # a choice to make: on the dev queries
+        variants = [(f, n) for f in args.formats.split(",") for n in args.near_copies.split(",")]
+        if len(variants) > 1:  # a choice to make: on the dev queries
             results["dev_base"] = evaluate(steps, args, env, "base", "dev-base", dev_extra)
-        for fmt in formats:
-            model = last_line(steps.run(f"train sft ({fmt})", train_command(args, store, "sft", fmt), env))
-            results["formats"][fmt] = {"model": model}
-            if len(formats) > 1:
-                results["formats"][fmt]["dev"] = evaluate(
-                    steps, args, env, model, f"dev-sft-{fmt}", dev_extra
+        for variant in variants:
+            name = variant_name(variant)
+            command = train_command(args, store, "sft", variant)
+            model = last_line(steps.run(f"train sft ({name})", command, env))
+            results["formats"][name] = {"model": model, "variant": variant}
+            if len(variants) > 1:
+                results["formats"][name]["dev"] = evaluate(
+                    steps, args, env, model, f"dev-sft-{name.replace(', ', '-')}", dev_extra
                 )
         best = max(
-            formats,
-            key=lambda f: (
-                results["formats"][f].get("dev", {}).get("summary", {}).get("mean_reward_per_sample", 0)
+            variants,
+            key=lambda v: (
+                results["formats"][variant_name(v)]
+                .get("dev", {})
+                .get("summary", {})
+                .get("mean_reward_per_sample", 0)
             ),
         )
         stages = "dpo" + (",grpo" if args.grpo_steps else "")
         final = train_command(args, store, stages, best, args.dpo_steps, args.dpo_batch_size)
-        final += ["--base", results["formats"][best]["model"]]
-        trained = last_line(steps.run(f"train {stages} ({best})", final, env))
+        final += ["--base", results["formats"][variant_name(best)]["model"]]
+        trained = last_line(steps.run(f"train {stages} ({variant_name(best)})", final, env))
         held = ["--split", "eval", "--sample", str(args.eval_queries)]
         results["base"] = evaluate(steps, args, env, "base", "held-out-base", held)
         results["trained"] = evaluate(steps, args, env, trained, "held-out-trained", held)
         timings_file.write_text(json.dumps(steps.timings))
     results |= {
-        "best_format": best,
+        "best_format": variant_name(best),
         "trained_model": trained,
         "manifest": json.loads((Path(trained) / "tailsynth-model.json").read_text()),
         "synthesis_queries": len(stored.queries),
@@ -244,16 +263,16 @@ def markdown(results: dict[str, Any]) -> str:
     ]
     if "dev_base" in results:
         lines += [
-            "## SFT format on the dev queries",
+            "## SFT variants on the dev queries",
             "",
             head,
             "|---" * 14 + "|",
             row("base", results["dev_base"]),
         ]
         lines += [row(f"sft {name}", entry["dev"]) for name, entry in results["formats"].items()]
-        lines += ["", f"Chosen: `{results['best_format']}` (higher reward per sample).", ""]
+        lines += ["", f"Chosen: `{results['best_format']}` (highest reward per sample).", ""]
     else:
-        lines += [f"SFT format: `{results['best_format']}` only (no comparison in this run).", ""]
+        lines += [f"SFT variant: `{results['best_format']}` only (no comparison in this run).", ""]
     lines += ["| step | seconds |", "|---|---|"]
     lines += [f"| {name} | {seconds} |" for name, seconds in results["timings_s"].items()]
     return "\n".join(lines) + "\n"

@@ -45,6 +45,7 @@ def _train(args: argparse.Namespace) -> int:
         learning_rate=args.lr,
         candidates=args.candidates,
         min_reward=args.min_reward,
+        near_copies=args.near_copies,
         margin=args.margin,
         pairs_per_query=args.pairs_per_query,
         beta=args.beta,
@@ -130,6 +131,13 @@ def add_train_command(train: argparse._SubParsersAction[argparse.ArgumentParser]
     )
     p.add_argument(
         "--min-reward", type=float, default=DEFAULTS.min_reward, help="least reward of an SFT target"
+    )
+    p.add_argument(
+        "--near-copies",
+        choices=("keep", "drop"),
+        default=DEFAULTS.near_copies,
+        help="drop: no SFT target or DPO chosen rewrite that is a near-copy of its query (only its own "
+        "words, or a typo or plural apart)",
     )
     p.add_argument(
         "--margin", type=float, default=DEFAULTS.margin, help="least reward gap of a preference pair"

@@ -6,7 +6,8 @@ copy of the query, garbage). From them:
 
 - SFT by rejection sampling: per query, its accepted candidates with the highest rewards, as one
   target listing several rewrites (format `list`, one per line: the parser splits lines) or one
-  sample per rewrite (format `single`);
+  sample per rewrite (format `single`); optionally without near-copies of the query (the catalog
+  engine's word drops and spelling fixes), which a small model imitates by copying its input;
 - preference pairs for DPO: the store's partial order "reward higher by at least margin"
   (services/store/preferences.py), plus dropped candidates ranked under every scored one (reward 0);
 - prompts for online RL (GRPO).
@@ -22,6 +23,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from difflib import SequenceMatcher
 from pathlib import Path
 from typing import Any, Literal
 
@@ -35,6 +37,19 @@ Format = Literal["list", "single"]
 FORMATS: tuple[Format, ...] = ("list", "single")
 # Dropped for these reasons, a candidate is worse than any scored one; a duplicate is not.
 BAD_DROPS = ("copy_of_query", "too_long", "not_text", "empty")
+NearCopies = Literal["keep", "drop"]
+NEAR_COPIES: tuple[NearCopies, ...] = ("keep", "drop")
+NEAR_COPY_SIMILARITY = 0.85  # difflib ratio of the normalised texts: a typo or a plural apart
+
+
+def _stems(text: str) -> set[str]:
+    return {word.rstrip("s") for word in normalize_query(text).split()}
+
+
+def is_near_copy(query: str, text: str) -> bool:
+    """Only the query's own words (some dropped, reordered or made plural), or a few characters apart."""
+    q, t = normalize_query(query), normalize_query(text)
+    return _stems(t) <= _stems(q) or SequenceMatcher(None, q, t).ratio() >= NEAR_COPY_SIMILARITY
 
 
 @dataclass(frozen=True)
@@ -56,8 +71,14 @@ class QueryRecord:
     def ranked(self) -> list[Scored]:
         return sorted(self.candidates.values(), key=lambda c: (-c.reward, c.text))
 
-    def best(self, k: int, min_reward: float) -> list[Scored]:
-        return [c for c in self.ranked() if c.accepted and c.reward >= min_reward][:k]
+    def best(self, k: int, min_reward: float, near_copies: NearCopies = "keep") -> list[Scored]:
+        return [
+            c
+            for c in self.ranked()
+            if c.accepted
+            and c.reward >= min_reward
+            and (near_copies == "keep" or not is_near_copy(self.query, c.text))
+        ][:k]
 
 
 @dataclass
@@ -124,12 +145,17 @@ def completion(texts: Sequence[str]) -> list[dict[str, str]]:
 
 
 def sft_rows(
-    data: StoreData, prompt: PromptTemplate, fmt: Format, k: int, min_reward: float
+    data: StoreData,
+    prompt: PromptTemplate,
+    fmt: Format,
+    k: int,
+    min_reward: float,
+    near_copies: NearCopies = "keep",
 ) -> list[dict[str, Any]]:
     """Prompt-completion rows (conversational) of each query's best accepted candidates."""
     rows: list[dict[str, Any]] = []
     for q in data.queries:
-        best = [c.text for c in q.best(k, min_reward)]
+        best = [c.text for c in q.best(k, min_reward, near_copies)]
         if not best:
             continue
         groups = [best] if fmt == "list" else [[text] for text in best]
@@ -141,12 +167,19 @@ def sft_rows(
 
 
 def preference_rows(
-    data: StoreData, prompt: PromptTemplate, fmt: Format, k: int, margin: float, per_query: int
+    data: StoreData,
+    prompt: PromptTemplate,
+    fmt: Format,
+    k: int,
+    margin: float,
+    per_query: int,
+    near_copies: NearCopies = "keep",
 ) -> list[dict[str, Any]]:
     """Chosen/rejected rows (conversational). `single`: pairs of the store's partial order by reward,
     dropped candidates under every scored one, the widest margins first, at most per_query a query.
     `list`: the best accepted candidates against the worst ones (dropped first), when the mean rewards
-    differ by at least the margin."""
+    differ by at least the margin. With near_copies "drop", a near-copy of the query is never chosen
+    (it may still be rejected)."""
     rows: list[dict[str, Any]] = []
     for q in data.queries:
         ranked: list[dict[str, Any]] = [
@@ -155,7 +188,11 @@ def preference_rows(
         ranked += [{"text": d, "source": "dropped", "reward": 0.0} for d in sorted(q.dropped)]
         if fmt == "single":
             pairs = sorted(
-                preference_pairs(ranked, margin),
+                (
+                    p
+                    for p in preference_pairs(ranked, margin)
+                    if near_copies == "keep" or not is_near_copy(q.query, p["chosen"])
+                ),
                 key=lambda p: (-(p["chosen_reward"] - p["rejected_reward"]), p["chosen"], p["rejected"]),
             )[:per_query]
             rows += [
@@ -169,7 +206,7 @@ def preference_rows(
                 for p in pairs
             ]
             continue
-        best = q.best(k, 0.0)
+        best = q.best(k, 0.0, near_copies)
         chosen_texts = {c.text for c in best}
         worst = sorted(
             (r for r in ranked if r["text"] not in chosen_texts), key=lambda r: (r["reward"], r["text"])

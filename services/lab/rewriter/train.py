@@ -29,7 +29,9 @@ from services.core.llm.model_dir import TRAINED_MANIFEST as MANIFEST
 from services.core.llm.model_dir import check_causal_lm
 from services.lab.rewriter.data import (
     FORMATS,
+    NEAR_COPIES,
     Format,
+    NearCopies,
     StoreData,
     dev_split,
     load_store,
@@ -74,6 +76,7 @@ class TrainConfig:
     learning_rate: float = 0.0  # 0: the stage's default
     candidates: int = 3  # best rewrites per query (SFT targets; DPO list format)
     min_reward: float = 0.0
+    near_copies: NearCopies = "keep"  # SFT targets and DPO's chosen side
     margin: float = 0.05
     pairs_per_query: int = 4
     beta: float = -1.0  # < 0: the stage's default
@@ -107,6 +110,7 @@ class TrainConfig:
             for name, ok, rule in (
                 ("--stage", self.stage in STAGES, f"one of {', '.join(STAGES)}"),
                 ("--format", self.fmt in FORMATS, f"one of {', '.join(FORMATS)}"),
+                ("--near-copies", self.near_copies in NEAR_COPIES, f"one of {', '.join(NEAR_COPIES)}"),
                 ("--epochs", self.epochs > 0, "positive"),
                 ("--steps", self.steps >= 0, "0 (the epochs decide) or more"),
                 ("--grpo-steps", self.grpo_steps >= 1, "at least 1"),
@@ -155,15 +159,22 @@ def base_model(base: Path | None, settings: RewriterSettings) -> Path:
 def stage_rows(data: StoreData, config: TrainConfig, prompt_name: str) -> list[dict[str, Any]]:
     prompt = load_prompt(prompt_name)
     if config.stage == "sft":
-        rows = sft_rows(data, prompt, config.fmt, config.candidates, config.min_reward)
+        rows = sft_rows(data, prompt, config.fmt, config.candidates, config.min_reward, config.near_copies)
         if not rows:
+            other = " that is not a near-copy of its query" if config.near_copies == "drop" else ""
             raise InvalidInput(
-                f"{data.store}: no accepted rewrite with reward >= {config.min_reward} to train on"
+                f"{data.store}: no accepted rewrite{other} with reward >= {config.min_reward} to train on"
             )
         return rows
     if config.stage == "dpo":
         rows = preference_rows(
-            data, prompt, config.fmt, config.candidates, config.margin, config.pairs_per_query
+            data,
+            prompt,
+            config.fmt,
+            config.candidates,
+            config.margin,
+            config.pairs_per_query,
+            config.near_copies,
         )
         if not rows:
             raise InvalidInput(

@@ -11,12 +11,19 @@ import pytest
 from services.cli.main import main as synth_main
 from services.core.errors import ConfigError, InvalidInput
 from services.core.llm.model_dir import check_causal_lm
-from services.lab.rewriter.data import dev_split, load_store, preference_rows, prompt_rows, sft_rows
+from services.lab.rewriter.data import (
+    dev_split,
+    is_near_copy,
+    load_store,
+    preference_rows,
+    prompt_rows,
+    sft_rows,
+)
 from services.lab.rewriter.reward import completion_rewards, sampled_list
 from services.lab.rewriter.train import TrainConfig, stage_rows
 from services.pipeline.models import Rewards, Rewrite
 from services.rewriter.prompts import load_prompt
-from tests.unit.lab.rewriter.store_samples import write_store
+from tests.unit.lab.rewriter.store_samples import QUERIES, write_store
 
 PROMPT = load_prompt("rewrite_v1")
 
@@ -62,6 +69,30 @@ def test_preference_pairs_follow_the_reward_order_with_dropped_candidates_last(t
     assert [r["query"] for r in prompt_rows(data, PROMPT)] == sorted(
         r["query"] for r in prompt_rows(data, PROMPT)
     )
+
+
+def test_near_copies_of_the_query_can_be_kept_out_of_the_targets(tmp_path: Path) -> None:
+    assert is_near_copy("cordless drill for deck screws", "Cordless Drill")  # words dropped
+    assert is_near_copy("led shop light", "shop lights led")  # reordered, plural
+    assert is_near_copy("cordles drill", "cordless drill")  # a spelling fix
+    assert not is_near_copy("cordless drill for deck screws", "cordless drill driver")
+    assert not is_near_copy("something to keep bath water warm", "bath water heater")
+    queries = dict(QUERIES)
+    ranked, dropped = queries["led shop light"]
+    queries["led shop light"] = ([("led shop lights", "catalog:spell", 0.9, True), *ranked], dropped)
+    data = load_store(write_store(tmp_path / "store", queries))
+
+    def targets(near_copies: str) -> set[str]:
+        rows = sft_rows(data, PROMPT, "single", k=2, min_reward=0.0, near_copies=near_copies)  # type: ignore[arg-type]
+        return {r["completion"][0]["content"] for r in rows if r["query"] == "led shop light"}
+
+    assert targets("keep") == {"led shop lights", "led shop light fixture"}
+    assert targets("drop") == {"led shop light fixture", "garage ceiling light"}
+    chosen = {
+        r["chosen"][0]["content"]
+        for r in preference_rows(data, PROMPT, "single", k=3, margin=0.05, per_query=20, near_copies="drop")
+    }
+    assert "led shop lights" not in chosen and "led shop light fixture" in chosen
 
 
 def test_dev_split_is_seeded_by_query() -> None:
