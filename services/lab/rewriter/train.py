@@ -76,7 +76,7 @@ class TrainConfig:
     learning_rate: float = 0.0  # 0: the stage's default
     candidates: int = 3  # best rewrites per query (SFT targets; DPO list format)
     min_reward: float = 0.0
-    near_copies: NearCopies = "keep"  # SFT targets and DPO's chosen side
+    near_copies: NearCopies = "drop"  # of SFT targets and DPO's chosen side; chosen on dev queries
     margin: float = 0.05
     pairs_per_query: int = 4
     beta: float = -1.0  # < 0: the stage's default
@@ -163,7 +163,7 @@ def stage_rows(data: StoreData, config: TrainConfig, prompt_name: str) -> list[d
         if not rows:
             other = " that is not a near-copy of its query" if config.near_copies == "drop" else ""
             raise InvalidInput(
-                f"{data.store}: no accepted rewrite{other} with reward >= {config.min_reward} to train on"
+                f"{data.store}: no accepted rewrite with reward >= {config.min_reward}{other} to train on"
             )
         return rows
     if config.stage == "dpo":
