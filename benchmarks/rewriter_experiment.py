@@ -192,7 +192,8 @@ def main() -> int:
         trained = last_line(steps.run(f"train {stages} ({variant_name(best)})", final, env))
         held = ["--split", "eval", "--sample", str(args.eval_queries)]
         results["base"] = evaluate(steps, args, env, "base", "held-out-base", held)
-        results["trained"] = evaluate(steps, args, env, trained, "held-out-trained", held)
+        # Named by the model: a re-run with other settings evaluates its own model, not the last one's.
+        results["trained"] = evaluate(steps, args, env, trained, f"held-out-{Path(trained).name}", held)
         timings_file.write_text(json.dumps(steps.timings))
     results |= {
         "best_format": variant_name(best),
