@@ -175,7 +175,7 @@ def main() -> int:
             results["formats"][name] = {"model": model, "variant": variant}
             if len(variants) > 1:
                 results["formats"][name]["dev"] = evaluate(
-                    steps, args, env, model, f"dev-sft-{name.replace(', ', '-').replace(' ', '-')}", dev_extra
+                    steps, args, env, model, f"dev-sft-{variant[0]}-near-copies-{variant[1]}", dev_extra
                 )
         best = max(
             variants,

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from services.core.settings import load_settings
+from services.lab.rewriter.data import NEAR_COPIES
 from services.lab.rewriter.train import STAGES, TrainConfig
 
 DEFAULTS = TrainConfig()
@@ -134,7 +135,7 @@ def add_train_command(train: argparse._SubParsersAction[argparse.ArgumentParser]
     )
     p.add_argument(
         "--near-copies",
-        choices=("keep", "drop"),
+        choices=NEAR_COPIES,
         default=DEFAULTS.near_copies,
         help="drop: no SFT target or DPO chosen rewrite that is a near-copy of its query (only its own "
         "words, or a typo or plural apart)",

@@ -12,6 +12,7 @@ from services.cli.main import main as synth_main
 from services.core.errors import ConfigError, InvalidInput
 from services.core.llm.model_dir import check_causal_lm
 from services.lab.rewriter.data import (
+    NearCopies,
     dev_split,
     is_near_copy,
     load_store,
@@ -82,8 +83,8 @@ def test_near_copies_of_the_query_can_be_kept_out_of_the_targets(tmp_path: Path)
     queries["led shop light"] = ([("led shop lights", "catalog:spell", 0.9, True), *ranked], dropped)
     data = load_store(write_store(tmp_path / "store", queries))
 
-    def targets(near_copies: str) -> set[str]:
-        rows = sft_rows(data, PROMPT, "single", k=2, min_reward=0.0, near_copies=near_copies)  # type: ignore[arg-type]
+    def targets(near_copies: NearCopies) -> set[str]:
+        rows = sft_rows(data, PROMPT, "single", k=2, min_reward=0.0, near_copies=near_copies)
         return {r["completion"][0]["content"] for r in rows if r["query"] == "led shop light"}
 
     assert targets("keep") == {"led shop lights", "led shop light fixture"}
