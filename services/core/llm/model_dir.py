@@ -39,3 +39,9 @@ def trained_manifest(path: Path) -> dict[str, Any]:
     except (OSError, ValueError):
         return {}
     return manifest if isinstance(manifest, dict) else {}
+
+
+def trained_prompt(path: Path) -> str | None:
+    """The name of the prompt a model `synth train rewriter` wrote was trained on; None for any other model."""
+    version = trained_manifest(path).get("prompt")
+    return version.split("@", 1)[0] if isinstance(version, str) and version else None

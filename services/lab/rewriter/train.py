@@ -26,7 +26,7 @@ from services.core.assets import fingerprint, smollm2_hf_dir
 from services.core.durable import publish, write_bytes
 from services.core.errors import InvalidInput
 from services.core.llm.model_dir import TRAINED_MANIFEST as MANIFEST
-from services.core.llm.model_dir import check_causal_lm
+from services.core.llm.model_dir import check_causal_lm, trained_prompt
 from services.lab.rewriter.data import (
     FORMATS,
     NEAR_COPIES,
@@ -53,7 +53,7 @@ from services.lab.rewriter.stages import (
 from services.lab.training import existing_model, run_key, set_threads
 from services.pipeline.config import PipelineSettings
 from services.rewriter.config import RewriterSettings
-from services.rewriter.prompts import load_prompt
+from services.rewriter.prompts import PromptTemplate, load_prompt
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +85,7 @@ class TrainConfig:
     num_rewrites: int = 4
     top_k: int = 20
     dev_fraction: float = 0.0
+    prompt: str = ""  # "": the prompt the base model was trained on, else the served one
     checkpoint_every: int = 25  # not part of the run's name
 
     @property
@@ -102,6 +103,7 @@ class TrainConfig:
     def params(self) -> dict[str, Any]:
         fields = asdict(self)
         fields.pop("checkpoint_every")
+        fields.pop("prompt")  # the run is named by the prompt it resolves to (its version)
         return fields | {"learning_rate": self.lr, "beta": self.kl}
 
     def check(self) -> None:
@@ -156,8 +158,18 @@ def base_model(base: Path | None, settings: RewriterSettings) -> Path:
     return path
 
 
-def stage_rows(data: StoreData, config: TrainConfig, prompt_name: str) -> list[dict[str, Any]]:
-    prompt = load_prompt(prompt_name)
+def training_prompt(name: str, base: Path, settings: RewriterSettings) -> PromptTemplate:
+    """`name`, else the prompt `base` was trained on, else the served one: the stages of a chain share
+    one prompt, and serving follows the manifest (services/rewriter/config.py)."""
+    prompt = load_prompt(name or trained_prompt(base) or settings.prompt)
+    if prompt.task != "rewrite":
+        raise InvalidInput(
+            f"prompt {prompt.name} writes queries for a product; the rewriter trains on a rewrite prompt"
+        )
+    return prompt
+
+
+def stage_rows(data: StoreData, config: TrainConfig, prompt: PromptTemplate) -> list[dict[str, Any]]:
     if config.stage == "sft":
         rows = sft_rows(data, prompt, config.fmt, config.candidates, config.min_reward, config.near_copies)
         if not rows:
@@ -224,9 +236,10 @@ def train(
     base = base_model(base, settings)
     base_id = f"{base.name}:{fingerprint(base)}"
     data, dev = training_data(store, config)
-    rows = stage_rows(data, config, settings.prompt)
+    prompt = training_prompt(config.prompt, base, settings)
+    rows = stage_rows(data, config, prompt)
     data_sha = rows_sha256(rows)
-    prompt_version = load_prompt(settings.prompt).version
+    prompt_version = prompt.version
     sampling = {
         "temperature": settings.temperature,
         "top_p": settings.top_p,

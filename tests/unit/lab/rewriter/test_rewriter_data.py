@@ -21,8 +21,9 @@ from services.lab.rewriter.data import (
     sft_rows,
 )
 from services.lab.rewriter.reward import completion_rewards, sampled_list
-from services.lab.rewriter.train import TrainConfig, stage_rows
+from services.lab.rewriter.train import TrainConfig, stage_rows, training_prompt
 from services.pipeline.models import Rewards, Rewrite
+from services.rewriter.config import RewriterSettings
 from services.rewriter.prompts import load_prompt
 from tests.unit.lab.rewriter.store_samples import QUERIES, write_store
 
@@ -131,9 +132,9 @@ def test_a_sampled_list_is_parsed_like_served_output_and_each_sample_gets_its_li
 def test_stage_rows_refuse_a_store_with_nothing_to_learn(tmp_path: Path) -> None:
     data = load_store(write_store(tmp_path / "store"))
     with pytest.raises(InvalidInput, match="no preference pair with a reward margin >= 0.9"):
-        stage_rows(data, TrainConfig(stage="dpo", margin=0.9), "rewrite_v1")
+        stage_rows(data, TrainConfig(stage="dpo", margin=0.9), PROMPT)
     with pytest.raises(InvalidInput, match="no accepted rewrite with reward >= 0.99"):
-        stage_rows(data, TrainConfig(stage="sft", min_reward=0.99), "rewrite_v1")
+        stage_rows(data, TrainConfig(stage="sft", min_reward=0.99), PROMPT)
 
 
 def causal_config(directory: Path, model_type: str, architecture: str | None = None) -> Path:
@@ -153,6 +154,36 @@ def test_a_model_directory_must_be_a_causal_lm(tmp_path: Path) -> None:
         check_causal_lm(causal_config(tmp_path / "bert", "bert", "BertForSequenceClassification"))
     with pytest.raises(ConfigError, match="no config.json"):
         check_causal_lm(tmp_path)
+
+
+def trained_model(directory: Path, prompt: str) -> Path:
+    """A model directory as `synth train rewriter` leaves it, trained on `prompt` (its manifest)."""
+    causal_config(directory, "llama", "LlamaForCausalLM")
+    manifest = {"stage": "sft", "prompt": load_prompt(prompt).version}
+    (directory / "tailsynth-model.json").write_text(json.dumps(manifest))
+    return directory
+
+
+def test_a_trained_model_is_served_and_trained_further_with_the_prompt_it_learnt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    zero_shot = trained_model(tmp_path / "zero", "rewrite_zero_shot_v1")
+    plain = causal_config(tmp_path / "plain", "llama", "LlamaForCausalLM")
+    assert RewriterSettings(model_dir=zero_shot).prompt == "rewrite_zero_shot_v1"
+    assert RewriterSettings(model_dir=plain).prompt == "rewrite_v1"  # no manifest: the configured one
+    monkeypatch.setenv("TAILSYNTH_REWRITER_PROMPT", "rewrite_v1")  # configured otherwise: the model wins
+    assert RewriterSettings(model_dir=zero_shot).prompt == "rewrite_zero_shot_v1"
+    assert RewriterSettings(model_dir=zero_shot).prompt_names[0] == "rewrite_zero_shot_v1"
+    assert not load_prompt("rewrite_zero_shot_v1").shots
+    # Training: --prompt, else the base model's, else the served one (so SFT then DPO keep one prompt).
+    served = RewriterSettings()
+    assert training_prompt("", zero_shot, served).name == "rewrite_zero_shot_v1"
+    assert training_prompt("", plain, served).name == "rewrite_v1"
+    assert training_prompt("rewrite_v1", zero_shot, served).name == "rewrite_v1"
+    with pytest.raises(InvalidInput, match="writes queries for a product"):
+        training_prompt("product_need_v1", plain, served)
+    with pytest.raises(ConfigError, match="unknown prompt 'nope'"):
+        training_prompt("nope", plain, served)
 
 
 def one_line_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str], match: str) -> None:
@@ -182,3 +213,6 @@ def test_bad_input_is_one_line_and_exit_2(
         ["train", "rewriter", "--store", store, "--base", bert], capsys, "not a causal language model"
     )
     one_line_exit_2(["train", "rewriter", "--store", store, "--stages", "sft,ppo"], capsys, "--stages")
+    one_line_exit_2(
+        ["train", "rewriter", "--store", store, "--prompt", "product_need_v1"], capsys, "a rewrite prompt"
+    )
