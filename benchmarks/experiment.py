@@ -172,6 +172,7 @@ def rows(args: argparse.Namespace, labels_train: Path, teachers: dict[str, str])
     common = ["--catalog", catalog, "--threads", str(args.threads), "--quiet"]
     today = ["--loss", "mnrl", "--max-pairs", "12000", "--lr", "5e-5", "--batch-size", "64"]
     distil = ["--loss", "listwise", "--teacher-model", teachers["strong"]]
+    lexical = ["--lexical-depth", str(args.lexical_depth)]
     refresh = ["--refresh-every", str(args.refresh_every)]
     labels = ["--labels", str(labels_train), "--on-error", "skip"]
     found = [
@@ -197,10 +198,17 @@ def rows(args: argparse.Namespace, labels_train: Path, teachers: dict[str, str])
             ("store",),
         ),
         Row(
+            "+ lexical candidates",
+            f"... and each query's top {args.lexical_depth} products by BM25 over the catalog, scored by "
+            "the teacher",
+            distil + lexical,
+            ("store",),
+        ),
+        Row(
             "+ refreshed negatives",
             f"... and every {args.refresh_every} steps the current model's top "
             "50 per query, scored by the teacher",
-            distil + refresh,
+            distil + lexical + refresh,
             ("store",),
         ),
     ]
@@ -211,7 +219,7 @@ def rows(args: argparse.Namespace, labels_train: Path, teachers: dict[str, str])
             Row(
                 "+ product-side queries",
                 f"... and queries generated from {args.products} products (round-trip filtered)",
-                distil + refresh,
+                distil + lexical + refresh,
                 stores,
             )
         )
@@ -221,7 +229,7 @@ def rows(args: argparse.Namespace, labels_train: Path, teachers: dict[str, str])
             Row(
                 "+ LLM rewrites",
                 f"... and {args.llm_queries} queries synthesized again with SmolLM2 rewrites",
-                distil + refresh,
+                distil + lexical + refresh,
                 stores,
             )
         )
@@ -231,7 +239,7 @@ def rows(args: argparse.Namespace, labels_train: Path, teachers: dict[str, str])
                 Row(
                     "+ trained rewriter",
                     "... with those queries' rewrites by the rewriter trained on its own rewards instead",
-                    distil + refresh,
+                    distil + lexical + refresh,
                     stores,
                 )
             )
@@ -239,7 +247,7 @@ def rows(args: argparse.Namespace, labels_train: Path, teachers: dict[str, str])
         Row("supervised reference", "today's recipe on 12,000 of the synthesis side's human labels "
             "(relevance >= 2.33), no synthetic data", [*today, *labels], ("empty",), synthetic=False),
         Row("synthetic + labels", "the last synthetic row with the synthesis side's labels among the "
-            "candidates (their human grade as the target)", distil + refresh + labels, stores, synthetic=False),
+            "candidates (their human grade as the target)", distil + lexical + refresh + labels, stores, synthetic=False),
     ]  # fmt: skip
     for row in found:
         if row.train is not None:
@@ -304,6 +312,9 @@ def main() -> int:
     )
     parser.add_argument("--rewriter-eval-queries", type=int, default=200, help="evaluation queries sampled")
     parser.add_argument("--refresh-every", type=int, default=60)
+    parser.add_argument(
+        "--lexical-depth", type=int, default=30, help="BM25 candidates per query of the lexical row and after"
+    )
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--k", default="10,100")

@@ -45,6 +45,7 @@ def _retriever(args: argparse.Namespace) -> int:
         hard_negatives=args.hard_negatives,
         refresh_every=args.refresh_every,
         refresh_depth=args.refresh_depth,
+        lexical_depth=args.lexical_depth,
         checkpoint_every=args.checkpoint_every,
     )
     config.check()
@@ -74,7 +75,9 @@ def _retriever(args: argparse.Namespace) -> int:
             # The main process scores what the store lacks; the others then find every score cached.
             if not world.main:
                 world.barrier()
-            add_lists(data, teacher, progress=not args.quiet and world.main)
+            add_lists(
+                data, teacher, progress=not args.quiet and world.main, lexical_depth=config.lexical_depth
+            )
             if world.main:
                 world.barrier()
         if world.main:
@@ -198,6 +201,13 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "what is new, scored by the teacher (0: never; needs --catalog)",
     )
     retriever.add_argument("--refresh-depth", type=int, default=DEFAULTS.refresh_depth)
+    retriever.add_argument(
+        "--lexical-depth",
+        type=int,
+        default=DEFAULTS.lexical_depth,
+        help="before training, each query's top N products by BM25 over --catalog join its candidates, "
+        "scored by the teacher: products the base encoder does not retrieve (0: none)",
+    )
     scale_arguments(retriever, on_error="skip")
     retriever.add_argument(
         "--hard-negatives",

