@@ -79,6 +79,7 @@ def test_sft_then_dpo_change_the_output_and_the_trained_model_is_served(
     with served_rewriter(str(rewriter_model_dir), "hf", "") as target:
         base, base_info, base_version = asyncio.run(ask(target))
     assert info.details["hf_trained"] == f"{manifest['version']} (stage dpo)"
+    assert manifest["prompt"] in info.version  # served with the prompt it was trained on
     assert info.details["hf_model"] == str(model.resolve())
     assert "hf_trained" not in base_info.details and info.version != base_info.version
     assert trained_version != base_version  # so every cache key changes too
