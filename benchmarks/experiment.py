@@ -191,6 +191,13 @@ def rows(args: argparse.Namespace, labels_train: Path, teachers: dict[str, str])
             ("store",),
         ),
         Row(
+            "distil (weak teacher) + lexical candidates",
+            f"the same, and each query's top {args.lexical_depth} products by BM25 over the catalog, scored "
+            "by the weak teacher",
+            ["--loss", "listwise", "--teacher-model", teachers["weak"], *lexical],
+            ("store",),
+        ),
+        Row(
             "distil",
             "listwise distillation of the business judge over each query's judged candidates (+ in-batch "
             "MNRL over the teacher's best, weight 1)",
