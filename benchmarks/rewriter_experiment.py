@@ -5,8 +5,9 @@ On the Home Depot dev labels, split by query with the seeded split `synth judge 
 2. stop it (the sink flushes the store) and start it again with the LLM-free catalog engine only (the
    evaluations start their own rewriter per model);
 3. `synth train rewriter` SFT in each variant (target format list or single, near-copies of the query
-   kept or dropped from the targets, the prompt with or without few-shot turns), evaluated on dev queries of the synthesis side (`synth eval
-   rewriter --split train --queries dev`); the best one goes on to DPO (and GRPO with --grpo-steps);
+   kept or dropped from the targets, the prompt with or without few-shot turns), evaluated on dev
+   queries of the synthesis side (`synth eval rewriter --split train --queries dev`); the best one goes
+   on to DPO (and GRPO with --grpo-steps);
 4. `synth eval rewriter` of the base and the trained model on held-out queries, same seeded sampling;
 5. reports/rewriter-experiment.md and .json with every measure and the time of every step.
 A re-run resumes every step (the synthesis journal, the training checkpoints and finished models, the
