@@ -248,7 +248,7 @@ def add_lists(data: TrainingData, teacher: Teacher, progress: bool = False, lexi
     if lexical_depth:
         if not data.texts:
             raise InvalidInput("--lexical-depth needs --catalog (the products BM25 searches)")
-        mined = add_lexical_candidates(found, data.texts, lexical_depth, progress)
-        data.list_sources[f"candidates from BM25's top {lexical_depth}"] = mined.added
+        added = add_lexical_candidates(found, data.texts, lexical_depth, progress)
+        data.list_sources[f"candidates from BM25's top {lexical_depth}"] = added
     data.list_sources["candidates scored by the teacher now"] = score_lists(found, teacher, progress)
     data.lists = found

@@ -12,25 +12,18 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
 
 from services.lab.retriever.lists import Candidate, CandidateList
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class LexicalMined:
-    depth: int
-    added: int  # candidates that joined the lists
-    seconds: float
-
-
 def add_lexical_candidates(
     lists: list[CandidateList], texts: dict[str, str], depth: int, progress: bool = False
-) -> LexicalMined:
+) -> int:
     """Each list gains its query's top `depth` products by BM25 (a positive score: a shared word) that it
-    does not hold yet. Deterministic: the same catalog and queries give the same candidates."""
+    does not hold yet; returns how many joined. Deterministic: the same catalog and queries give the same
+    candidates."""
     import bm25s
 
     began = time.monotonic()
@@ -47,6 +40,5 @@ def add_lexical_candidates(
             if score > 0 and product_id not in lst.candidates:
                 lst.add(Candidate(product_id, texts[product_id]))
                 added += 1
-    mined = LexicalMined(depth, added, time.monotonic() - began)
-    log.info("BM25 top %d: %d new candidates in %.0f s", depth, added, mined.seconds)
-    return mined
+    log.info("BM25 top %d: %d new candidates in %.0f s", depth, added, time.monotonic() - began)
+    return added
