@@ -173,6 +173,7 @@ def rows(args: argparse.Namespace, labels_train: Path, teachers: dict[str, str])
     today = ["--loss", "mnrl", "--max-pairs", "12000", "--lr", "5e-5", "--batch-size", "64"]
     distil = ["--loss", "listwise", "--teacher-model", teachers["strong"]]
     lexical = ["--lexical-depth", str(args.lexical_depth)]
+    dense_only = ["--lexical-depth", "0"]  # the judged candidates alone (BM25's are the default)
     refresh = ["--refresh-every", str(args.refresh_every)]
     labels = ["--labels", str(labels_train), "--on-error", "skip"]
     found = [
@@ -187,7 +188,7 @@ def rows(args: argparse.Namespace, labels_train: Path, teachers: dict[str, str])
             "distil (weak teacher)",
             "listwise distillation (+ in-batch MNRL, weight 1) of a judge trained as before (1 epoch, "
             "20,000 pairs, no mined negatives)",
-            ["--loss", "listwise", "--teacher-model", teachers["weak"]],
+            ["--loss", "listwise", "--teacher-model", teachers["weak"], *dense_only],
             ("store",),
         ),
         Row(
@@ -201,7 +202,7 @@ def rows(args: argparse.Namespace, labels_train: Path, teachers: dict[str, str])
             "distil",
             "listwise distillation of the business judge over each query's judged candidates (+ in-batch "
             "MNRL over the teacher's best, weight 1)",
-            distil,
+            distil + dense_only,
             ("store",),
         ),
         Row(

@@ -11,6 +11,7 @@ from typing import Any
 from services.cli.judge import scale_arguments
 from services.cli.rewriter_commands import add_train_command as add_rewriter_train
 from services.core.settings import load_settings
+from services.lab.retriever.lexical import DEFAULT_DEPTH as LEXICAL_DEPTH
 from services.lab.retriever.objectives import LOSSES
 from services.lab.retriever.train import TrainConfig
 
@@ -45,7 +46,7 @@ def _retriever(args: argparse.Namespace) -> int:
         hard_negatives=args.hard_negatives,
         refresh_every=args.refresh_every,
         refresh_depth=args.refresh_depth,
-        lexical_depth=args.lexical_depth,
+        lexical_depth=lexical_depth(args),
         checkpoint_every=args.checkpoint_every,
     )
     config.check()
@@ -121,6 +122,13 @@ def _retriever(args: argparse.Namespace) -> int:
     )
     print(result.path)  # last on stdout, for scripts
     return 0
+
+
+def lexical_depth(args: argparse.Namespace) -> int:
+    """--lexical-depth as given, else the default where it applies (a catalog to search, a teacher to score)."""
+    if args.lexical_depth is not None:
+        return int(args.lexical_depth)
+    return LEXICAL_DEPTH if args.catalog is not None and args.loss != "mnrl" else 0
 
 
 def teacher_for(engine: str, settings: Any, models_dir: Path, catalog: Path | None) -> Any:
@@ -204,9 +212,9 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     retriever.add_argument(
         "--lexical-depth",
         type=int,
-        default=DEFAULTS.lexical_depth,
         help="before training, each query's top N products by BM25 over --catalog join its candidates, "
-        "scored by the teacher: products the base encoder does not retrieve (0: none)",
+        f"scored by the teacher: products the base encoder does not retrieve (default: {LEXICAL_DEPTH} "
+        "with --catalog and a distillation loss, else 0; 0: none)",
     )
     scale_arguments(retriever, on_error="skip")
     retriever.add_argument(

@@ -17,6 +17,11 @@ from services.lab.retriever.lists import Candidate, CandidateList
 
 log = logging.getLogger(__name__)
 
+# The depth with --catalog and a distillation loss: on those dev queries MiniLM's top 20 holds 0.438 of the
+# relevant products, with BM25's top 10/20/30/50 added 0.543/0.591/0.623/0.662; the teacher's cost grows
+# with the depth while the gain flattens.
+DEFAULT_DEPTH = 30
+
 
 def add_lexical_candidates(
     lists: list[CandidateList], texts: dict[str, str], depth: int, progress: bool = False

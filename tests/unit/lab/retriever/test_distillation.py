@@ -4,6 +4,7 @@ listwise and margin objectives, refreshed negatives and the errors a user can me
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -205,13 +206,19 @@ def test_listwise_training_refreshes_negatives_and_records_the_teacher(
                            Encoder(backend="torch", device="cpu").encode(texts), atol=1e-3)  # fmt: skip
 
 
-def test_bm25_adds_products_sharing_a_word_with_the_query_scored_by_the_teacher(
-    tmp_path: Path, teacher: Teacher
-) -> None:
+def catalog_with_a_drill_bit_set(tmp_path: Path) -> Path:
+    """The store's products, a drill no judged list holds and products sharing no word with any query."""
     catalog = tmp_path / "catalog.csv"
     rows = [f"{c}-{t},{title(c, t)}" for c in COLOURS for t in THINGS]
     rows += ["bits,Cordless Drill Bit Set", *(f"x{n},Garden Gnome {n}" for n in range(8))]
     catalog.write_text("id,title\n" + "\n".join(rows) + "\n")
+    return catalog
+
+
+def test_bm25_adds_products_sharing_a_word_with_the_query_scored_by_the_teacher(
+    tmp_path: Path, teacher: Teacher
+) -> None:
+    catalog = catalog_with_a_drill_bit_set(tmp_path)
     data = load_training_data(store(tmp_path / "s"), catalog, teacher=teacher)
     judged_only = {lst.query: set(lst.candidates) for lst in data.lists}
     add_lists(data, teacher, lexical_depth=12)
@@ -227,6 +234,25 @@ def test_bm25_adds_products_sharing_a_word_with_the_query_scored_by_the_teacher(
         add_lists(no_catalog, teacher, lexical_depth=5)
     with pytest.raises(InvalidInput, match="--lexical-depth needs a distillation loss"):
         TrainConfig(loss="mnrl", lexical_depth=5).check()
+
+
+@pytest.mark.slow
+def test_the_cli_adds_bm25_candidates_by_default_where_a_catalog_and_a_distillation_loss_allow(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TAILSYNTH_STATE_DIR", str(tmp_path / "state"))
+    catalog = catalog_with_a_drill_bit_set(tmp_path)
+    args = ["train", "retriever", "--store", str(store(tmp_path / "s")), "--teacher", "lexical", "--batch-size",
+            "8", "--list-size", "3", "--max-length", "16", "--max-steps", "1", "--quiet"]  # fmt: skip
+    assert synth_main([*args, "--catalog", str(catalog)]) == 0
+    added = re.search(r"candidate lists: (\d+) candidates from BM25's top 30", capsys.readouterr().err)
+    assert added and int(added[1]) > 0
+    assert synth_main([*args, "--catalog", str(catalog), "--lexical-depth", "0"]) == 0
+    assert "BM25" not in capsys.readouterr().err
+    assert synth_main(args) == 0  # no catalog to search: the judged candidates alone, no error
+    assert "BM25" not in capsys.readouterr().err
+    assert synth_main([*args, "--catalog", str(catalog), "--loss", "mnrl"]) == 0  # contrastive: no teacher
+    assert "BM25" not in capsys.readouterr().err
 
 
 def test_the_cli_refuses_a_missing_teacher_and_bad_settings(
