@@ -171,7 +171,7 @@ def rows(args: argparse.Namespace, labels_train: Path, teachers: dict[str, str])
     catalog = str(args.data / "products.csv")
     common = ["--catalog", catalog, "--threads", str(args.threads), "--quiet"]
     today = ["--loss", "mnrl", "--max-pairs", "12000", "--lr", "5e-5", "--batch-size", "64"]
-    distil = ["--loss", "listwise", "--teacher-model", teachers["strong"]]
+    distil = ["--loss", "listwise", "--teacher-model", teachers[args.teacher]]
     lexical = ["--lexical-depth", str(args.lexical_depth)]
     dense_only = ["--lexical-depth", "0"]  # the judged candidates alone (BM25's are the default)
     refresh = ["--refresh-every", str(args.refresh_every)]
@@ -200,8 +200,8 @@ def rows(args: argparse.Namespace, labels_train: Path, teachers: dict[str, str])
         ),
         Row(
             "distil",
-            "listwise distillation of the business judge over each query's judged candidates (+ in-batch "
-            "MNRL over the teacher's best, weight 1)",
+            f"listwise distillation of the {args.teacher} teacher over each query's judged candidates (+ "
+            "in-batch MNRL over the teacher's best, weight 1)",
             distil + dense_only,
             ("store",),
         ),
@@ -214,8 +214,10 @@ def rows(args: argparse.Namespace, labels_train: Path, teachers: dict[str, str])
         ),
         Row(
             "+ refreshed negatives",
-            f"... and every {args.refresh_every} steps the current model's top "
-            "50 per query, scored by the teacher",
+            f"... and every {args.refresh_every} steps the current model's top 50 per query, scored by the "
+            "teacher"
+            if args.refresh_every
+            else "... (--refresh-every 0: no refresh)",
             distil + lexical + refresh,
             ("store",),
         ),
@@ -319,7 +321,14 @@ def main() -> int:
         help="train the rewriter on the LLM store, evaluate it, synthesize the LLM sample again with it",
     )
     parser.add_argument("--rewriter-eval-queries", type=int, default=200, help="evaluation queries sampled")
-    parser.add_argument("--refresh-every", type=int, default=60)
+    parser.add_argument(
+        "--teacher",
+        choices=["strong", "weak"],
+        default="strong",
+        help="the teacher of the 'distil' row and every row after it (the weak one trains in a fraction of "
+        "the time)",
+    )
+    parser.add_argument("--refresh-every", type=int, default=60, help="0: the refresh rows never refresh")
     parser.add_argument(
         "--lexical-depth", type=int, default=30, help="BM25 candidates per query of the lexical row and after"
     )
@@ -461,7 +470,8 @@ def report(args: argparse.Namespace, chosen: list[Row], reports: dict[str, Path]
         "synthesis_queries": len(files["queries"].read_text().splitlines()),
         "rows": [{"name": r.name, "what": r.what, "train": r.train, "stores": r.stores,
                   "synthetic": r.synthetic, "metrics": metrics.get(r.name)} for r in chosen],
-        "teachers": teachers, "teacher_eval": teacher_evals, "timings_s": steps.seconds(),
+        "teachers": teachers, "teacher_of_rows": args.teacher, "teacher_eval": teacher_evals,
+        "timings_s": steps.seconds(),
         "rewriter_round": {name: {"summary": value["summary"], "retrieval": value["retrieval"]}
                            if isinstance(value, dict) else value for name, value in rewriters.items()},
         "machine": f"{platform.machine()}, {os.cpu_count()} cores",
@@ -472,7 +482,7 @@ def report(args: argparse.Namespace, chosen: list[Row], reports: dict[str, Path]
         f"{results['synthesis_queries']} synthesis queries; {results['evaluation_queries']} "
         f"{'held-out' if args.split == 'eval' else 'dev'} evaluation queries with a relevant product "
         f"(split by query, seed {args.seed}; no label of an evaluation query is read before evaluation); "
-        f"{results['machine']}.",
+        f"the {args.teacher} teacher from the 'distil' row on; {results['machine']}.",
         "",
         "| row | " + " | ".join(names) + " | recall@100 vs base | share of the label gain |",
         "|---|" + "---|" * (len(names) + 2),
