@@ -7,7 +7,7 @@ On the Home Depot dev labels, split by query with the seeded split `synth judge 
 3. `synth train rewriter` SFT in each variant (target format list or single, near-copies of the query
    kept or dropped from the targets, the prompt with or without few-shot turns), evaluated on dev
    queries of the synthesis side (`synth eval rewriter --split train --queries dev`); the best one goes
-   on to DPO (and GRPO with --grpo-steps);
+   on to DPO, with each --dpo-pairs value compared the same way (and GRPO with --grpo-steps);
 4. `synth eval rewriter` of the base and the trained model on held-out queries, same seeded sampling;
 5. reports/rewriter-experiment.md and .json with every measure and the time of every step.
 A re-run resumes every step (the synthesis journal, the training checkpoints and finished models, the
@@ -134,6 +134,11 @@ def main() -> int:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--dpo-steps", type=int, help="dpo steps (default: --steps)")
     parser.add_argument("--dpo-batch-size", type=int, help="dpo batch (default: --batch-size)")
+    parser.add_argument(
+        "--dpo-pairs",
+        default="4",
+        help="DPO's --pairs-per-query values compared on the dev queries (DPO's time grows with them)",
+    )
     parser.add_argument("--grpo-steps", type=int, default=0, help="GRPO steps after DPO (0: none)")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--out", type=Path, default=ROOT / "reports")
@@ -197,10 +202,30 @@ def main() -> int:
                 .get("mean_reward_per_sample", 0)
             ),
         )
-        stages = "dpo" + (",grpo" if args.grpo_steps else "")
-        final = train_command(args, store, stages, best, args.dpo_steps, args.dpo_batch_size)
-        final += ["--base", results["formats"][variant_name(best)]["model"]]
-        trained = last_line(steps.run(f"train {stages} ({variant_name(best)})", final, env))
+        sft_model = results["formats"][variant_name(best)]["model"]
+        dpo_pairs = [int(n) for n in args.dpo_pairs.split(",")]
+        results["dpo"] = {}
+        for pairs in dpo_pairs:
+            command = train_command(args, store, "dpo", best, args.dpo_steps, args.dpo_batch_size)
+            command += ["--base", sft_model, "--pairs-per-query", str(pairs)]
+            name = f"train dpo ({variant_name(best)}, {pairs} pairs a query)"
+            model = last_line(steps.run(name, command, env))
+            manifest = json.loads((Path(model) / "tailsynth-model.json").read_text())
+            results["dpo"][pairs] = {"model": model, "seconds": manifest["train_seconds"]}
+            if len(dpo_pairs) > 1:
+                results["dpo"][pairs]["dev"] = evaluate(
+                    steps, args, env, model, f"dev-{Path(model).name}", dev_extra
+                )
+        best_pairs = max(
+            dpo_pairs,
+            key=lambda n: (
+                results["dpo"][n].get("dev", {}).get("summary", {}).get("mean_reward_per_sample", 0)
+            ),
+        )
+        trained = results["dpo"][best_pairs]["model"]
+        if args.grpo_steps:
+            command = [*train_command(args, store, "grpo", best), "--base", trained]
+            trained = last_line(steps.run(f"train grpo ({variant_name(best)})", command, env))
         held = ["--split", "eval", "--sample", str(args.eval_queries)]
         results["base"] = evaluate(steps, args, env, "base", "held-out-base", held)
         # Named by the model: a re-run with other settings evaluates its own model, not the last one's.
@@ -208,6 +233,7 @@ def main() -> int:
         timings_file.write_text(json.dumps(steps.timings))
     results |= {
         "best_format": variant_name(best),
+        "best_dpo_pairs": best_pairs,
         "trained_model": trained,
         "manifest": json.loads((Path(trained) / "tailsynth-model.json").read_text()),
         "synthesis_queries": len(stored.queries),
@@ -285,6 +311,17 @@ def markdown(results: dict[str, Any]) -> str:
         lines += ["", f"Chosen: `{results['best_format']}` (highest reward per sample).", ""]
     else:
         lines += [f"SFT variant: `{results['best_format']}` only (no comparison in this run).", ""]
+    if len(results["dpo"]) > 1:
+        lines += [
+            "## DPO variants on the dev queries (from the chosen SFT model)",
+            "",
+            head,
+            "|---" * 14 + "|",
+        ]
+        lines += [row(f"dpo, {n} pairs a query", entry["dev"]) for n, entry in results["dpo"].items()]
+        lines += ["", "| DPO variant | training seconds |", "|---|---|"]
+        lines += [f"| {n} pairs a query | {entry['seconds']} |" for n, entry in results["dpo"].items()]
+        lines += ["", f"Chosen: {results['best_dpo_pairs']} pairs a query (highest reward per sample).", ""]
     lines += ["| step | seconds |", "|---|---|"]
     lines += [f"| {name} | {seconds} |" for name, seconds in results["timings_s"].items()]
     return "\n".join(lines) + "\n"
