@@ -69,24 +69,26 @@ class LoadedModel:
 def predict_logits(
     model: Any, tokenizer: Any, pairs: list[tuple[str, str]], max_length: int, batch_size: int
 ) -> np.ndarray:
-    """Raw relevance logits for (query, text) pairs, in order."""
+    """Raw relevance logits for (query, text) pairs, in order. Batches are formed in order of length, so
+    a batch is padded to about its own pairs' length rather than to the longest pair among random ones."""
     import torch
 
-    out: list[np.ndarray] = []
+    order = sorted(range(len(pairs)), key=lambda i: len(pairs[i][0]) + len(pairs[i][1]))
+    logits = np.zeros(len(pairs), dtype=np.float32)
     device = next(model.parameters()).device
     with torch.inference_mode():
-        for start in range(0, len(pairs), batch_size):
-            chunk = pairs[start : start + batch_size]
+        for start in range(0, len(order), batch_size):
+            chunk = order[start : start + batch_size]
             encoded = tokenizer(
-                [q for q, _ in chunk],
-                [t for _, t in chunk],
+                [pairs[i][0] for i in chunk],
+                [pairs[i][1] for i in chunk],
                 truncation=True,
                 max_length=max_length,
                 padding=True,
                 return_tensors="pt",
             ).to(device)
-            out.append(model(**encoded).logits.squeeze(-1).float().cpu().numpy())
-    return np.concatenate(out) if out else np.zeros(0, dtype=np.float32)
+            logits[chunk] = model(**encoded).logits.reshape(-1).float().cpu().numpy()
+    return logits
 
 
 class CrossEncoderJudge(JudgeEngine):
