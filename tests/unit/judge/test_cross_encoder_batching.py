@@ -16,7 +16,10 @@ def test_length_ordered_batches_return_each_pairs_logit_in_the_callers_order() -
     model = AutoModelForSequenceClassification.from_pretrained(str(minilm_path()), num_labels=1).eval()
     tokenizer = AutoTokenizer.from_pretrained(str(minilm_path()))
     pairs = [
-        ("cordless drill", "DEWALT 20-Volt MAX Lithium-Ion Cordless 1/2 in. Drill/Driver Kit with Two Batteries"),
+        (
+            "cordless drill",
+            "DEWALT 20-Volt MAX Lithium-Ion Cordless 1/2 in. Drill/Driver Kit with Two Batteries",
+        ),
         ("rug", "Blue Rug"),
         ("deck screws for pressure treated lumber", "Deck Screws"),
         ("lamp", "Brass Floor Lamp with Linen Shade and Foot Switch, 3-Way Bulb Included"),
