@@ -1,5 +1,6 @@
 """`synth train retriever`: fine-tune the retriever's encoder on the training store: distil the teacher's
-scores over each query's judged candidates (default), or contrast accepted pairs (mnrl)."""
+scores over each query's judged candidates, then contrast each query with the candidates the teacher is
+confident about (the default: services/lab/retriever/confident.py), or contrast accepted pairs (mnrl)."""
 
 from __future__ import annotations
 
@@ -11,11 +12,13 @@ from typing import Any
 from services.cli.judge import scale_arguments
 from services.cli.rewriter_commands import add_train_command as add_rewriter_train
 from services.core.settings import load_settings
+from services.lab.retriever.confident import ConfidentStage
 from services.lab.retriever.lexical import DEFAULT_DEPTH as LEXICAL_DEPTH
 from services.lab.retriever.objectives import LOSSES
 from services.lab.retriever.train import TrainConfig
 
 DEFAULTS = TrainConfig()
+STAGE = ConfidentStage()
 
 
 def _retriever(args: argparse.Namespace) -> int:
@@ -50,6 +53,8 @@ def _retriever(args: argparse.Namespace) -> int:
         checkpoint_every=args.checkpoint_every,
     )
     config.check()
+    stage = ConfidentStage(args.confident_score, args.confident_per_query)
+    stage.check()
     if args.catalog and not args.catalog.is_file():
         raise InvalidInput(f"catalog {args.catalog} does not exist")
     labels: LabelSet | None = None
@@ -84,16 +89,33 @@ def _retriever(args: argparse.Namespace) -> int:
         if world.main:
             print(data.report(), file=sys.stderr)
         products = load_catalog(args.catalog) if args.catalog and config.refresh_every else None
+        staged = config.distills and args.confident_stage
         result = train(
             Inputs(data, teacher, products, world),
             config,
             retriever.models_dir,
-            out=args.out,
+            out=None if staged else args.out,
             base=args.base,
             threads=args.threads,
             progress=not args.quiet,
             max_steps=args.max_steps,
         )
+        if staged and result.finished:
+            if world.main:
+                print(f"distilled: {result.path}; the contrastive stage follows", file=sys.stderr)
+            stage_data = stage.data(data)
+            if world.main:
+                print(stage_data.report(), file=sys.stderr)
+            result = train(
+                Inputs(stage_data, world=world),
+                stage.config(config),
+                retriever.models_dir,
+                out=args.out,
+                base=result.path,
+                threads=args.threads,
+                progress=not args.quiet,
+                max_steps=args.max_steps,
+            )
     except KeyboardInterrupt:
         print(
             f"\ninterrupted; the same command continues from the last finished step (a killed run: "
@@ -216,6 +238,26 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         f"scored by the teacher: products the base encoder does not retrieve (default: {LEXICAL_DEPTH} "
         "with --catalog and a distillation loss, else 0; 0: none)",
     )
+    retriever.add_argument(
+        "--confident-stage",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="after distillation, MNRL over each query's candidates the teacher is confident about and "
+        "(with --labels) every relevant labelled pair, as the supervised recipe trains (lr 5e-5, "
+        "batches of 64, one epoch); ignored with --loss mnrl",
+    )
+    retriever.add_argument(
+        "--confident-score",
+        type=float,
+        default=STAGE.min_score,
+        help="the teacher's score a candidate needs to be a positive of the contrastive stage",
+    )
+    retriever.add_argument(
+        "--confident-per-query",
+        type=int,
+        default=STAGE.per_query,
+        help="the contrastive stage's positives per query at most (the teacher's most confident)",
+    )
     scale_arguments(retriever, on_error="skip")
     retriever.add_argument(
         "--hard-negatives",
@@ -244,7 +286,7 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "--max-steps",
         type=int,
         default=0,
-        help="stop after this step of the run, resumable (0: run to the end)",
+        help="stop after this step of the run (of each stage), resumable (0: run to the end)",
     )
     retriever.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     retriever.add_argument("--quiet", action="store_true", help="no progress bar")

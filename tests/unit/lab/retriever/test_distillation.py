@@ -14,6 +14,7 @@ import pytest
 from services.cli.main import main as synth_main
 from services.core.errors import InvalidInput
 from services.judge.config import JudgeSettings
+from services.lab.retriever.confident import ConfidentStage
 from services.lab.retriever.data import add_lists, load_training_data
 from services.lab.retriever.lists import read_lists
 from services.lab.retriever.objectives import Distillation
@@ -306,3 +307,61 @@ def test_a_teacher_of_another_catalog_and_a_catalog_without_titles_are_refused(
     args = ["train", "retriever", "--store", str(store(tmp_path / "s")), "--teacher", "lexical"]
     assert synth_main([*args, "--catalog", str(untitled), "--quiet"]) == 2
     assert "no title column" in capsys.readouterr().err
+
+
+def test_the_contrastive_stage_trains_on_the_teachers_confident_candidates_and_the_relevant_labels(
+    tmp_path: Path, teacher: Teacher
+) -> None:
+    from services.lab.labels import LabelledPair, LabelSet, Scale
+
+    graded = [
+        LabelledPair(2, "red drill", "red-rug", title("red", "rug"), "3", 1.0, True),
+        LabelledPair(3, "red drill", "red-drill", title("red", "drill"), "1", 0.0, False),
+    ]
+    labels = LabelSet(tmp_path / "labels.csv", Scale("numeric", 1, 3, 2.33), graded, 2)
+    data = load_training_data(store(tmp_path / "s"), labels=labels, teacher=teacher)
+    examples = ConfidentStage(min_score=0.8).data(data).examples
+    by_query: dict[str, set[str]] = {}
+    for e in examples:
+        by_query.setdefault(e.query, set()).add(f"{e.source}:{e.product_id}")
+    assert len(by_query) == 32
+    assert by_query["blue hose"] == {"teacher:blue-hose"}  # lexical 1.0; the others 0.5 stay out
+    # The human said red-drill is not relevant: never a pseudo-label; the labelled relevant pair joins.
+    assert by_query["red drill"] == {"labels:red-rug"}
+
+    loose = ConfidentStage(min_score=0.4, per_query=2).data(data).examples
+    assert sum(e.query == "blue hose" for e in loose) == 2  # the cap, the best first
+    assert any(e.query == "blue hose" and e.product_id == "blue-hose" for e in loose)
+
+    for lst in data.lists:
+        for candidate in lst.candidates.values():
+            candidate.score, candidate.label = 0.5, None
+    data.examples = [e for e in data.examples if e.source != "labels"]
+    with pytest.raises(InvalidInput, match="no candidate reaches --confident-score 0.8"):
+        ConfidentStage(min_score=0.8).data(data)
+    for bad, message in (
+        (ConfidentStage(min_score=0), "--confident-score"),
+        (ConfidentStage(per_query=0), "--confident-per-query"),
+    ):
+        with pytest.raises(InvalidInput, match=message):
+            bad.check()
+
+
+@pytest.mark.slow
+def test_the_cli_follows_distillation_with_the_contrastive_stage_by_default(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TAILSYNTH_STATE_DIR", str(tmp_path / "state"))
+    args = ["train", "retriever", "--store", str(store(tmp_path / "s")), "--teacher", "lexical", "--batch-size",
+            "8", "--list-size", "3", "--max-length", "16", "--quiet"]  # fmt: skip
+    assert synth_main(args) == 0
+    out = capsys.readouterr()
+    final = json.loads((Path(out.out.strip().splitlines()[-1]) / MANIFEST).read_text())
+    distilled = re.search(r"distilled: (\S+); the contrastive stage follows", out.err)
+    assert distilled and final["parameters"]["loss"] == "mnrl"
+    assert final["base_model"]["path"] == distilled[1]  # the stage continues from the distilled model
+    assert final["data"]["examples"] == 32  # each query's own product: lexical 1.0, the rest 0.5
+    assert synth_main([*args, "--no-confident-stage"]) == 0
+    alone = Path(capsys.readouterr().out.strip().splitlines()[-1])
+    assert str(alone) == distilled[1]  # the distilled model, found rather than trained again
+    assert json.loads((alone / MANIFEST).read_text())["parameters"]["loss"] == "listwise"
