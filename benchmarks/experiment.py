@@ -174,6 +174,7 @@ def rows(args: argparse.Namespace, labels_train: Path, teachers: dict[str, str])
     distil = ["--loss", "listwise", "--teacher-model", teachers[args.teacher]]
     lexical = ["--lexical-depth", str(args.lexical_depth)]
     dense_only = ["--lexical-depth", "0"]  # the judged candidates alone (BM25's are the default)
+    distil_only = ["--no-confident-stage"]  # no contrastive stage after distillation (the default has one)
     refresh = ["--refresh-every", str(args.refresh_every)]
     labels = ["--labels", str(labels_train), "--on-error", "skip"]
     found = [
@@ -188,13 +189,19 @@ def rows(args: argparse.Namespace, labels_train: Path, teachers: dict[str, str])
             "distil (weak teacher)",
             "listwise distillation (+ in-batch MNRL, weight 1) of a judge trained as before (1 epoch, "
             "20,000 pairs, no mined negatives)",
-            ["--loss", "listwise", "--teacher-model", teachers["weak"], *dense_only],
+            ["--loss", "listwise", "--teacher-model", teachers["weak"], *dense_only, *distil_only],
             ("store",),
         ),
         Row(
             "distil (weak teacher) + lexical candidates",
             f"the same, and each query's top {args.lexical_depth} products by BM25 over the catalog, scored "
             "by the weak teacher",
+            ["--loss", "listwise", "--teacher-model", teachers["weak"], *lexical, *distil_only],
+            ("store",),
+        ),
+        Row(
+            "distil (weak teacher) + lexical + confident stage",
+            "the same, then MNRL over each query's candidates the weak teacher scores >= 0.8 (at most 8)",
             ["--loss", "listwise", "--teacher-model", teachers["weak"], *lexical],
             ("store",),
         ),
@@ -202,13 +209,19 @@ def rows(args: argparse.Namespace, labels_train: Path, teachers: dict[str, str])
             "distil",
             f"listwise distillation of the {args.teacher} teacher over each query's judged candidates (+ "
             "in-batch MNRL over the teacher's best, weight 1)",
-            distil + dense_only,
+            distil + dense_only + distil_only,
             ("store",),
         ),
         Row(
             "+ lexical candidates",
             f"... and each query's top {args.lexical_depth} products by BM25 over the catalog, scored by "
             "the teacher",
+            distil + lexical + distil_only,
+            ("store",),
+        ),
+        Row(
+            "+ confident stage",
+            "... then MNRL over each query's candidates the teacher scores >= 0.8 (at most 8)",
             distil + lexical,
             ("store",),
         ),
@@ -257,7 +270,7 @@ def rows(args: argparse.Namespace, labels_train: Path, teachers: dict[str, str])
         Row("supervised reference", "today's recipe on 12,000 of the synthesis side's human labels "
             "(relevance >= 2.33), no synthetic data", [*today, *labels], ("empty",), synthetic=False),
         Row("synthetic + labels", "the last synthetic row with the synthesis side's labels among the "
-            "candidates (their human grade as the target)", distil + lexical + refresh + labels, stores, synthetic=False),
+            "candidates (their human grade as the target) and their relevant pairs in the confident stage", distil + lexical + refresh + labels, stores, synthetic=False),
     ]  # fmt: skip
     for row in found:
         if row.train is not None:

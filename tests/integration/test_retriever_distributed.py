@@ -1,4 +1,5 @@
-"""synth train retriever under torchrun: two CPU processes (gloo) on loopback train one model together."""
+"""synth train retriever under torchrun: two CPU processes (gloo) on loopback train one model together,
+both stages (distillation, then the contrastive stage)."""
 
 from __future__ import annotations
 
@@ -31,7 +32,10 @@ def test_two_processes_train_one_model_with_ddp(tmp_path: Path) -> None:
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip().splitlines() == [str(out)]  # only the main process prints the path
-    manifest = json.loads((out / MANIFEST).read_text())
+    stage = json.loads((out / MANIFEST).read_text())  # the contrastive stage, after distillation
+    assert stage["processes"] == 2 and stage["parameters"]["loss"] == "mnrl"
+    assert stage["steps"] == 1  # 32 confident pairs (each query's own product), one batch of 64 at most
+    manifest = json.loads((Path(stage["base_model"]["path"]) / MANIFEST).read_text())
     assert manifest["processes"] == 2
     assert manifest["steps"] == 4  # 32 queries, 8 a step: each process trained on 4 of every 8
     assert manifest["objective"]["teacher"]["version"] == "lexical:1"
