@@ -90,6 +90,9 @@ def _retriever(args: argparse.Namespace) -> int:
             print(data.report(), file=sys.stderr)
         products = load_catalog(args.catalog) if args.catalog and config.refresh_every else None
         staged = config.distills and args.confident_stage
+        # The stage's pairs come from the lists as they are before distillation (a refresh grows them), so a
+        # re-run that finds the distilled model trains the stage on the same pairs.
+        stage_data = stage.data(data) if staged else None
         result = train(
             Inputs(data, teacher, products, world),
             config,
@@ -100,11 +103,9 @@ def _retriever(args: argparse.Namespace) -> int:
             progress=not args.quiet,
             max_steps=args.max_steps,
         )
-        if staged and result.finished:
+        if stage_data is not None and result.finished:
             if world.main:
                 print(f"distilled: {result.path}; the contrastive stage follows", file=sys.stderr)
-            stage_data = stage.data(data)
-            if world.main:
                 print(stage_data.report(), file=sys.stderr)
             result = train(
                 Inputs(stage_data, world=world),

@@ -365,3 +365,21 @@ def test_the_cli_follows_distillation_with_the_contrastive_stage_by_default(
     alone = Path(capsys.readouterr().out.strip().splitlines()[-1])
     assert str(alone) == distilled[1]  # the distilled model, found rather than trained again
     assert json.loads((alone / MANIFEST).read_text())["parameters"]["loss"] == "listwise"
+
+
+@pytest.mark.slow
+def test_a_rerun_finds_both_stages_even_where_refreshes_grew_the_lists(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TAILSYNTH_STATE_DIR", str(tmp_path / "state"))
+    catalog = catalog_with_a_drill_bit_set(tmp_path)
+    args = ["train", "retriever", "--store", str(store(tmp_path / "s")), "--teacher", "lexical", "--catalog",
+            str(catalog), "--lexical-depth", "0", "--refresh-every", "2", "--refresh-depth", "6", "--confident-score", "0.5",
+            "--batch-size", "8", "--list-size", "3", "--max-length", "16", "--quiet"]  # fmt: skip
+    assert synth_main(args) == 0
+    first = capsys.readouterr().out.strip().splitlines()[-1]
+    distilled = json.loads((Path(json.loads((Path(first) / MANIFEST).read_text())["base_model"]["path"])
+                            / MANIFEST).read_text())  # fmt: skip
+    assert distilled["objective"]["refreshes"]  # the lists grew during distillation
+    assert synth_main(args) == 0
+    assert capsys.readouterr().out.strip().splitlines()[-1] == first  # the same stage, found, not retrained
