@@ -106,7 +106,13 @@ def _retriever(args: argparse.Namespace) -> int:
         if stage_data is not None and result.finished:
             if world.main:
                 print(f"distilled: {result.path}; the contrastive stage follows", file=sys.stderr)
-                print(stage_data.report(), file=sys.stderr)
+                counts = stage_data.counts()
+                print(
+                    f"contrastive stage: {counts['examples']} pairs over {counts['queries']} queries "
+                    f"({counts['examples'] - counts['from_labels']} the teacher's confident candidates, "
+                    f"{counts['from_labels']} relevant labelled pairs)",
+                    file=sys.stderr,
+                )
             result = train(
                 Inputs(stage_data, world=world),
                 stage.config(config),

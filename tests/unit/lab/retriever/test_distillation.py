@@ -361,6 +361,7 @@ def test_the_cli_follows_distillation_with_the_contrastive_stage_by_default(
     assert distilled and final["parameters"]["loss"] == "mnrl"
     assert final["base_model"]["path"] == distilled[1]  # the stage continues from the distilled model
     assert final["data"]["examples"] == 32  # each query's own product: lexical 1.0, the rest 0.5
+    assert "contrastive stage: 32 pairs over 32 queries (32 the teacher's confident candidates, 0 " in out.err
     assert synth_main([*args, "--no-confident-stage"]) == 0
     alone = Path(capsys.readouterr().out.strip().splitlines()[-1])
     assert str(alone) == distilled[1]  # the distilled model, found rather than trained again
