@@ -60,12 +60,16 @@ class ConfidentStage:
                 Example(lst.query, c.text, source="teacher", product_id=c.product_id)
                 for c in confident[: self.per_query]
             ]
-        examples += [
-            Example(spelling.get(normalize_query(e.query), e.query), e.positive, source="labels",
-                    product_id=e.product_id)
-            for e in distilled.examples
-            if e.source == "labels"
-        ]  # fmt: skip
+        # From the label set itself: a labelled pair the synthesis also accepted is a store example there.
+        labelled: dict[tuple[str, str], Example] = {}
+        for pair in distilled.labels.pairs if distilled.labels is not None else []:
+            query = normalize_query(pair.query)
+            if pair.relevant and pair.text:
+                example = Example(
+                    spelling.get(query, pair.query), pair.text, source="labels", product_id=pair.product
+                )
+                labelled.setdefault((query, pair.product), example)
+        examples += labelled.values()
         if not examples:
             raise InvalidInput(
                 f"no candidate reaches --confident-score {self.min_score} and no relevant labelled pair: "

@@ -317,26 +317,28 @@ def test_the_contrastive_stage_trains_on_the_teachers_confident_candidates_and_t
     graded = [
         LabelledPair(2, "red drill", "red-rug", title("red", "rug"), "3", 1.0, True),
         LabelledPair(3, "red drill", "red-drill", title("red", "drill"), "1", 0.0, False),
+        LabelledPair(4, "blue hose", "blue-hose", title("blue", "hose"), "3", 1.0, True),  # also accepted
     ]
-    labels = LabelSet(tmp_path / "labels.csv", Scale("numeric", 1, 3, 2.33), graded, 2)
+    labels = LabelSet(tmp_path / "labels.csv", Scale("numeric", 1, 3, 2.33), graded, 3)
     data = load_training_data(store(tmp_path / "s"), labels=labels, teacher=teacher)
     examples = ConfidentStage(min_score=0.8).data(data).examples
     by_query: dict[str, set[str]] = {}
     for e in examples:
         by_query.setdefault(e.query, set()).add(f"{e.source}:{e.product_id}")
     assert len(by_query) == 32
-    assert by_query["blue hose"] == {"teacher:blue-hose"}  # lexical 1.0; the others 0.5 stay out
+    assert by_query["green lamp"] == {"teacher:green-lamp"}  # lexical 1.0; the others 0.5 stay out
+    assert by_query["blue hose"] == {"labels:blue-hose"}  # labelled relevant, though synthesis accepted it
     # The human said red-drill is not relevant: never a pseudo-label; the labelled relevant pair joins.
     assert by_query["red drill"] == {"labels:red-rug"}
 
     loose = ConfidentStage(min_score=0.4, per_query=2).data(data).examples
-    assert sum(e.query == "blue hose" for e in loose) == 2  # the cap, the best first
-    assert any(e.query == "blue hose" and e.product_id == "blue-hose" for e in loose)
+    assert sum(e.query == "green lamp" for e in loose) == 2  # the cap, the best first
+    assert any(e.query == "green lamp" and e.product_id == "green-lamp" for e in loose)
 
     for lst in data.lists:
         for candidate in lst.candidates.values():
             candidate.score, candidate.label = 0.5, None
-    data.examples = [e for e in data.examples if e.source != "labels"]
+    data.labels = None
     with pytest.raises(InvalidInput, match="no candidate reaches --confident-score 0.8"):
         ConfidentStage(min_score=0.8).data(data)
     for bad, message in (
