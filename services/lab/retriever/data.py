@@ -35,7 +35,7 @@ class Example:
     query: str
     positive: str
     negative: str = ""  # "" when the query has no hard negative
-    source: str = "store"  # store or labels
+    source: str = "store"  # store, labels, or teacher (a pseudo-label of the contrastive stage)
     product_id: str = ""
 
 
