@@ -58,6 +58,8 @@ def train_command(
         str(args.batch_size if batch_size is None else batch_size),
         "--threads",
         str(args.threads),
+        "--precision",
+        args.precision,
     ]
     if args.grpo_steps and "grpo" in stages:
         command += ["--grpo-steps", str(args.grpo_steps)]
@@ -141,6 +143,7 @@ def main() -> int:
     )
     parser.add_argument("--grpo-steps", type=int, default=0, help="GRPO steps after DPO (0: none)")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--precision", default="auto", help="synth train rewriter --precision")
     parser.add_argument("--out", type=Path, default=ROOT / "reports")
     args = parser.parse_args()
 

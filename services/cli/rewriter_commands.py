@@ -14,6 +14,7 @@ from typing import Any
 
 from services.core.settings import load_settings
 from services.lab.rewriter.data import NEAR_COPIES
+from services.lab.rewriter.stages import PRECISIONS
 from services.lab.rewriter.train import STAGES, TrainConfig
 
 DEFAULTS = TrainConfig()
@@ -54,6 +55,7 @@ def _train(args: argparse.Namespace) -> int:
         num_generations=args.num_generations,
         dev_fraction=args.dev_fraction,
         prompt=args.prompt,
+        precision=args.precision,
         checkpoint_every=args.checkpoint_every,
     )
     config.check()
@@ -163,6 +165,12 @@ def add_train_command(train: argparse._SubParsersAction[argparse.ArgumentParser]
     p.add_argument("--checkpoint-every", type=int, default=DEFAULTS.checkpoint_every, help="steps")
     p.add_argument("--max-steps", type=int, default=0, help="stop after this step, resumable (0: to the end)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    p.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default=DEFAULTS.precision,
+        help="fp32, or bf16 mixed precision (auto: bf16 on a GPU that supports it, fp32 on CPU)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_train)
 

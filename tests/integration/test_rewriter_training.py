@@ -139,3 +139,18 @@ def test_grpo_trains_against_the_live_services(
     assert manifest["stage"] == "grpo" and manifest["steps"] == 2
     log = manifest["log"]
     assert 0.0 <= log["reward"]["first"] <= 1.0 and "intent_pass" in log and "dropped" in log
+
+
+def test_bf16_is_a_run_of_its_own(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from services.lab.rewriter.stages import cpu_has_bf16
+
+    if not cpu_has_bf16():
+        pytest.skip("this CPU has no bf16 instructions")
+    args = ["--stages", "sft", "--steps", "1", "--lr", "1e-4"]
+    code, fp32 = train(env, capsys, *args)
+    assert code == 0
+    code, bf16 = train(env, capsys, *args, "--precision", "bf16")
+    assert code == 0 and bf16 != fp32  # not found as the fp32 run's model
+    manifests = [json.loads((Path(m) / "tailsynth-model.json").read_text()) for m in (fp32, bf16)]
+    assert [m["precision"] for m in manifests] == ["fp32", "bf16"]
+    assert manifests[1]["log"]["loss_per_step"][0] > 0

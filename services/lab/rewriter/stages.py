@@ -13,9 +13,31 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from services.core.errors import InvalidInput
 from services.lab.training import Progress
 
 log = logging.getLogger(__name__)
+
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def resolve_precision(precision: str, device: str) -> str:
+    """fp32 or bf16 (mixed precision: fp32 weights, bf16 matrix products). auto: bf16 on a GPU that
+    supports it, fp32 on CPU."""
+    import torch
+
+    if precision == "auto":
+        return "bf16" if device == "cuda" and torch.cuda.is_bf16_supported() else "fp32"
+    if precision == "bf16" and device == "cpu" and not cpu_has_bf16():
+        raise InvalidInput("--precision bf16: this CPU has no bf16 instructions (AVX512-BF16 or AMX)")
+    return precision
+
+
+def cpu_has_bf16() -> bool:
+    import torch
+
+    # Without these instructions bf16 runs emulated, slower than fp32.
+    return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
 
 
 @dataclass(frozen=True)
@@ -100,10 +122,8 @@ def training_arguments(
     steps: int,
     checkpoint_every: int,
     device: str,
+    precision: str,
 ) -> dict[str, Any]:
-    import torch
-
-    bf16 = device == "cuda" and torch.cuda.is_bf16_supported()
     return {
         "output_dir": str(work),
         "seed": seed,
@@ -123,7 +143,10 @@ def training_arguments(
         "save_total_limit": 1,
         "report_to": "none",
         "use_cpu": device != "cuda",
-        "bf16": bf16,
+        "bf16": precision == "bf16",
+        # TRL turns it on by default to save memory; a 135M model does not need it, and recomputing the
+        # activations costs a forward pass a step.
+        "gradient_checkpointing": False,
         "disable_tqdm": True,
         "dataloader_num_workers": 0,
     }

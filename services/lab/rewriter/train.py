@@ -42,12 +42,14 @@ from services.lab.rewriter.data import (
 )
 from services.lab.rewriter.reward import reward_services
 from services.lab.rewriter.stages import (
+    PRECISIONS,
     StageArgs,
     build_trainer,
     callbacks,
     close_reward,
     interrupts_stop,
     log_summary,
+    resolve_precision,
     training_arguments,
 )
 from services.lab.training import existing_model, run_key, set_threads
@@ -86,6 +88,7 @@ class TrainConfig:
     top_k: int = 20
     dev_fraction: float = 0.0
     prompt: str = ""  # "": the prompt the base model was trained on, else the served one
+    precision: str = "auto"
     checkpoint_every: int = 25  # not part of the run's name
 
     @property
@@ -104,6 +107,7 @@ class TrainConfig:
         fields = asdict(self)
         fields.pop("checkpoint_every")
         fields.pop("prompt")  # the run is named by the prompt it resolves to (its version)
+        fields.pop("precision")  # and by the precision auto resolves to
         return fields | {"learning_rate": self.lr, "beta": self.kl}
 
     def check(self) -> None:
@@ -129,6 +133,7 @@ class TrainConfig:
                     "a multiple of --num-generations",
                 ),
                 ("--checkpoint-every", self.checkpoint_every >= 1, "at least 1"),
+                ("--precision", self.precision in PRECISIONS, f"one of {', '.join(PRECISIONS)}"),
             )
             if not ok
         ]
@@ -248,6 +253,12 @@ def train(
     # GRPO's reward is what the services answer: their versions (index, judge policy...) name the run too.
     services = reward_services(pipeline) if config.stage == "grpo" else None
     named = {"base": base_id, "prompt": prompt_version, "sampling": sampling, "services": services}
+    from services.core.encoder import resolve_device
+
+    device = resolve_device(settings.device)
+    precision = resolve_precision(config.precision, device)
+    if precision != "fp32":  # so fp32 runs keep the names they had before precision was a choice
+        named["precision"] = precision
     key = run_key(data_sha, config.params() | named)
     version = f"rewriter-{config.stage}-{key}"
     target = out or settings.models_dir / "rewriter" / version
@@ -262,10 +273,7 @@ def train(
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.trainer_utils import get_last_checkpoint
 
-    from services.core.encoder import resolve_device
-
     set_threads(threads)
-    device = resolve_device(settings.device)
     torch.manual_seed(config.seed)
     tokenizer = AutoTokenizer.from_pretrained(str(base))
     model = AutoModelForCausalLM.from_pretrained(str(base), dtype=torch.float32)
@@ -291,6 +299,7 @@ def train(
         config.total_steps,
         config.checkpoint_every,
         device,
+        precision,
     )
     stage_args = StageArgs(
         config.stage, config.max_length, config.kl, config.num_generations, settings.max_new_tokens,
@@ -345,6 +354,7 @@ def train(
         "log": log_summary(state.log_history),
         "train_seconds": round(float(run["seconds"]), 1),
         "device": device,
+        "precision": precision,
         "threads": torch.get_num_threads(),
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "library_versions": {

@@ -216,3 +216,7 @@ def test_bad_input_is_one_line_and_exit_2(
     one_line_exit_2(
         ["train", "rewriter", "--store", store, "--prompt", "product_need_v1"], capsys, "a rewrite prompt"
     )
+    monkeypatch.setattr("services.lab.rewriter.stages.cpu_has_bf16", lambda: False)
+    one_line_exit_2(
+        ["train", "rewriter", "--store", store, "--precision", "bf16"], capsys, "no bf16 instructions"
+    )
