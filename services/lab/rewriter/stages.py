@@ -144,9 +144,6 @@ def training_arguments(
         "report_to": "none",
         "use_cpu": device != "cuda",
         "bf16": precision == "bf16",
-        # TRL turns it on by default to save memory; a 135M model does not need it, and recomputing the
-        # activations costs a forward pass a step.
-        "gradient_checkpointing": False,
         "disable_tqdm": True,
         "dataloader_num_workers": 0,
     }
