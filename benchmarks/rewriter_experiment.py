@@ -176,6 +176,7 @@ def main() -> int:
     dev_file.write_text("".join(q + "\n" for q in split.dev), encoding="utf-8")
 
     results: dict[str, Any] = {"formats": {}}
+    precision = "" if args.precision == "auto" else f", {args.precision}"  # in the steps' names
     eval_env = base_env(state, "catalog") | REWRITE_DEADLINES
     with local_system(state, catalog, eval_env, steps.timings, "start system (evaluation)") as env:
         dev_extra = ["--split", "train", "--queries", str(dev_file)]
@@ -190,7 +191,7 @@ def main() -> int:
         for variant in variants:
             name = variant_name(variant)
             command = train_command(args, store, "sft", variant)
-            model = last_line(steps.run(f"train sft ({name})", command, env))
+            model = last_line(steps.run(f"train sft ({name}{precision})", command, env))
             results["formats"][name] = {"model": model, "variant": variant}
             if len(variants) > 1:
                 results["formats"][name]["dev"] = evaluate(
@@ -211,14 +212,14 @@ def main() -> int:
         for pairs in dpo_pairs:
             command = train_command(args, store, "dpo", best, args.dpo_steps, args.dpo_batch_size)
             command += ["--base", sft_model, "--pairs-per-query", str(pairs)]
-            name = f"train dpo ({variant_name(best)}, {pairs} pairs a query)"
+            name = f"train dpo ({variant_name(best)}, {pairs} pairs a query{precision})"
             model = last_line(steps.run(name, command, env))
             manifest = json.loads((Path(model) / "tailsynth-model.json").read_text())
             results["dpo"][pairs] = {"model": model, "seconds": manifest["train_seconds"]}
-            if len(dpo_pairs) > 1:
-                results["dpo"][pairs]["dev"] = evaluate(
-                    steps, args, env, model, f"dev-{Path(model).name}", dev_extra
-                )
+            # Always on dev (half a minute): runs of other settings (--precision...) compare there.
+            results["dpo"][pairs]["dev"] = evaluate(
+                steps, args, env, model, f"dev-{Path(model).name}", dev_extra
+            )
         best_pairs = max(
             dpo_pairs,
             key=lambda n: (
@@ -228,11 +229,12 @@ def main() -> int:
         trained = results["dpo"][best_pairs]["model"]
         if args.grpo_steps:
             command = [*train_command(args, store, "grpo", best), "--base", trained]
-            trained = last_line(steps.run(f"train grpo ({variant_name(best)})", command, env))
+            trained = last_line(steps.run(f"train grpo ({variant_name(best)}{precision})", command, env))
         held = ["--split", "eval", "--sample", str(args.eval_queries)]
-        results["base"] = evaluate(steps, args, env, "base", "held-out-base", held)
-        # Named by the model: a re-run with other settings evaluates its own model, not the last one's.
-        results["trained"] = evaluate(steps, args, env, trained, f"held-out-{Path(trained).name}", held)
+        # Named by the sample and the model: a re-run with other settings evaluates its own.
+        sample = f"held-out-{args.eval_queries}"
+        results["base"] = evaluate(steps, args, env, "base", f"{sample}-base", held)
+        results["trained"] = evaluate(steps, args, env, trained, f"{sample}-{Path(trained).name}", held)
         timings_file.write_text(json.dumps(steps.timings))
     results |= {
         "best_format": variant_name(best),
@@ -314,17 +316,18 @@ def markdown(results: dict[str, Any]) -> str:
         lines += ["", f"Chosen: `{results['best_format']}` (highest reward per sample).", ""]
     else:
         lines += [f"SFT variant: `{results['best_format']}` only (no comparison in this run).", ""]
+    lines += [
+        f"## DPO on the dev queries (from the chosen SFT model; {results['manifest'].get('precision', 'fp32')})",
+        "",
+        head,
+        "|---" * 14 + "|",
+    ]
+    lines += [row(f"dpo, {n} pairs a query", entry["dev"]) for n, entry in results["dpo"].items()]
+    lines += ["", "| DPO variant | training seconds |", "|---|---|"]
+    lines += [f"| {n} pairs a query | {entry['seconds']} |" for n, entry in results["dpo"].items()]
+    lines += [""]
     if len(results["dpo"]) > 1:
-        lines += [
-            "## DPO variants on the dev queries (from the chosen SFT model)",
-            "",
-            head,
-            "|---" * 14 + "|",
-        ]
-        lines += [row(f"dpo, {n} pairs a query", entry["dev"]) for n, entry in results["dpo"].items()]
-        lines += ["", "| DPO variant | training seconds |", "|---|---|"]
-        lines += [f"| {n} pairs a query | {entry['seconds']} |" for n, entry in results["dpo"].items()]
-        lines += ["", f"Chosen: {results['best_dpo_pairs']} pairs a query (highest reward per sample).", ""]
+        lines += [f"Chosen: {results['best_dpo_pairs']} pairs a query (highest reward per sample).", ""]
     lines += ["| step | seconds |", "|---|---|"]
     lines += [f"| {name} | {seconds} |" for name, seconds in results["timings_s"].items()]
     return "\n".join(lines) + "\n"

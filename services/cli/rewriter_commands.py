@@ -169,7 +169,7 @@ def add_train_command(train: argparse._SubParsersAction[argparse.ArgumentParser]
         "--precision",
         choices=PRECISIONS,
         default=DEFAULTS.precision,
-        help="fp32, or bf16 mixed precision (auto: bf16 on a GPU that supports it, fp32 on CPU)",
+        help="fp32, or bf16 mixed precision (auto: bf16 where the GPU or CPU computes it natively)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_train)

@@ -147,7 +147,7 @@ def test_bf16_is_a_run_of_its_own(env: Path, capsys: pytest.CaptureFixture[str])
     if not cpu_has_bf16():
         pytest.skip("this CPU has no bf16 instructions")
     args = ["--stages", "sft", "--steps", "1", "--lr", "1e-4"]
-    code, fp32 = train(env, capsys, *args)
+    code, fp32 = train(env, capsys, *args, "--precision", "fp32")
     assert code == 0
     code, bf16 = train(env, capsys, *args, "--precision", "bf16")
     assert code == 0 and bf16 != fp32  # not found as the fp32 run's model

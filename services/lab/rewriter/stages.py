@@ -22,12 +22,13 @@ PRECISIONS = ("auto", "fp32", "bf16")
 
 
 def resolve_precision(precision: str, device: str) -> str:
-    """fp32 or bf16 (mixed precision: fp32 weights, bf16 matrix products). auto: bf16 on a GPU that
-    supports it, fp32 on CPU."""
+    """fp32 or bf16 (mixed precision: fp32 weights, bf16 matrix products). auto: bf16 where the hardware
+    computes it (a GPU that supports it, a CPU with AVX512-BF16 or AMX), fp32 elsewhere."""
     import torch
 
     if precision == "auto":
-        return "bf16" if device == "cuda" and torch.cuda.is_bf16_supported() else "fp32"
+        native = torch.cuda.is_bf16_supported() if device == "cuda" else device == "cpu" and cpu_has_bf16()
+        return "bf16" if native else "fp32"
     if precision == "bf16" and device == "cpu" and not cpu_has_bf16():
         raise InvalidInput("--precision bf16: this CPU has no bf16 instructions (AVX512-BF16 or AMX)")
     return precision

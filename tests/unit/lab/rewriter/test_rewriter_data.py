@@ -220,3 +220,15 @@ def test_bad_input_is_one_line_and_exit_2(
     one_line_exit_2(
         ["train", "rewriter", "--store", store, "--precision", "bf16"], capsys, "no bf16 instructions"
     )
+
+
+def test_auto_precision_is_bf16_where_the_cpu_computes_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    from services.lab.rewriter import stages
+
+    monkeypatch.setattr(stages, "cpu_has_bf16", lambda: True)
+    assert stages.resolve_precision("auto", "cpu") == "bf16"
+    assert stages.resolve_precision("fp32", "cpu") == "fp32"
+    monkeypatch.setattr(stages, "cpu_has_bf16", lambda: False)
+    assert stages.resolve_precision("auto", "cpu") == "fp32"
+    with pytest.raises(InvalidInput, match="no bf16 instructions"):
+        stages.resolve_precision("bf16", "cpu")
