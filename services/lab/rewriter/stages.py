@@ -37,8 +37,10 @@ def resolve_precision(precision: str, device: str) -> str:
 def cpu_has_bf16() -> bool:
     import torch
 
-    # Without these instructions bf16 runs emulated, slower than fp32.
-    return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    # Without these instructions bf16 runs emulated, slower than fp32. The probes are private to torch:
+    # a version without them means fp32, not a crash.
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in probes)
 
 
 @dataclass(frozen=True)
