@@ -16,8 +16,8 @@ side instead, for choosing settings, and the held-out queries are not read at al
    the first store, and a weaker one as today's default trains it; both are evaluated on the held-out
    queries (`synth eval judge`);
 4. one retriever per ablation row (`synth train retriever`), each evaluated on the evaluation queries
-   (`synth eval retrieval`), next to a supervised reference trained on the synthesis side's human
-   labels, and synthetic data plus those labels;
+   (`synth eval retrieval`), next to a supervised reference trained on 12,000 of the synthesis side's
+   human labels, the same on every one of them, and synthetic data plus those labels;
 5. reports/experiment.md and .json: the table, each row's gain over base and as a share of the label
    gain, the teachers' and the rewriters' evaluation, and the time of every step.
 
@@ -183,7 +183,8 @@ def system_env(
 def rows(args: argparse.Namespace, labels_train: Path, teachers: dict[str, str]) -> list[Row]:
     catalog = str(args.data / "products.csv")
     common = ["--catalog", catalog, "--threads", str(args.threads), "--quiet"]
-    today = ["--loss", "mnrl", "--max-pairs", "12000", "--lr", "5e-5", "--batch-size", "64"]
+    contrast = ["--loss", "mnrl", "--lr", "5e-5", "--batch-size", "64"]
+    today = [*contrast, "--max-pairs", "12000"]
     distil = ["--loss", "listwise", "--teacher-model", teachers[args.teacher]]
     lexical = ["--lexical-depth", str(args.lexical_depth)]
     dense_only = ["--lexical-depth", "0"]  # the judged candidates alone (BM25's are the default)
@@ -282,6 +283,9 @@ def rows(args: argparse.Namespace, labels_train: Path, teachers: dict[str, str])
     found += [
         Row("supervised reference", "today's recipe on 12,000 of the synthesis side's human labels "
             "(relevance >= 2.33), no synthetic data", [*today, *labels], ("empty",), synthetic=False),
+        Row("labels only", "the same recipe on every relevant labelled pair of the synthesis side (what "
+            "the synthetic data adds to the labels: 'synthetic + labels' against this row)",
+            [*contrast, *labels], ("empty",), synthetic=False),
         Row("synthetic + labels", "the last synthetic row with the synthesis side's labels among the "
             "candidates (their human grade as the target) and their relevant pairs in the confident stage", distil + lexical + refresh + labels, stores, synthetic=False),
     ]  # fmt: skip
