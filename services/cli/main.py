@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -439,12 +440,18 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging("synth", "INFO")
     try:
         code: int = args.func(args)
+        sys.stdout.flush()  # a reader that went away shows here, not as a traceback at exit
         return code
     except (ConfigError, InvalidInput) as error:
         print(f"synth: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader of stdout closed it (`synth ... | head`): what the command writes to files is written;
+        # stdout goes to /dev/null so that the interpreter's last flush does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, as a shell reports a process a closed pipe stopped
 
 
 if __name__ == "__main__":
