@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
@@ -12,7 +11,6 @@ def test_a_closed_stdout_is_exit_141_without_a_traceback() -> None:
         [sys.executable, "-m", "services.cli.main", "config"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        env={**os.environ, "PYTHONWARNINGS": "ignore"},
     )
     assert child.stdout is not None
     child.stdout.close()  # before the child writes: its first write fails with EPIPE
