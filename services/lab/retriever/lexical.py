@@ -31,6 +31,8 @@ def add_lexical_candidates(
     candidates."""
     import bm25s
 
+    # Its import sets its logger to DEBUG: every index build and empty query would reach our log.
+    logging.getLogger("bm25s").setLevel(logging.WARNING)
     began = time.monotonic()
     ids = sorted(texts)
     corpus = bm25s.tokenize([texts[i] for i in ids], stopwords="en", show_progress=False)

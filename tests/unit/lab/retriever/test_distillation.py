@@ -4,6 +4,7 @@ listwise and margin objectives, refreshed negatives and the errors a user can me
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections import Counter
 from pathlib import Path
@@ -217,12 +218,14 @@ def catalog_with_a_drill_bit_set(tmp_path: Path) -> Path:
 
 
 def test_bm25_adds_products_sharing_a_word_with_the_query_scored_by_the_teacher(
-    tmp_path: Path, teacher: Teacher
+    tmp_path: Path, teacher: Teacher, caplog: pytest.LogCaptureFixture
 ) -> None:
     catalog = catalog_with_a_drill_bit_set(tmp_path)
     data = load_training_data(store(tmp_path / "s"), catalog, teacher=teacher)
     judged_only = {lst.query: set(lst.candidates) for lst in data.lists}
-    add_lists(data, teacher, lexical_depth=12)
+    with caplog.at_level(logging.DEBUG):
+        add_lists(data, teacher, lexical_depth=12)
+    assert not [r for r in caplog.records if r.name.startswith("bm25s")]  # its internals stay out of the log
     red = next(lst for lst in data.lists if lst.query == "red drill")
     added = set(red.candidates) - judged_only["red drill"]
     assert added and "bits" in added  # a drill the dense lists never held
