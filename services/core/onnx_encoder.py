@@ -12,6 +12,7 @@ import io
 import json
 import logging
 import os
+import sys
 import tempfile
 import warnings
 from pathlib import Path
@@ -63,6 +64,7 @@ def fuse(graph: bytes, config: Any) -> bytes:
         import onnx
         from onnxruntime.transformers import optimizer
 
+        _quiet_optimizer_modules(Path(optimizer.__file__).parent)
         fused = optimizer.optimize_model(
             onnx.load_from_string(graph),
             model_type="bert",
@@ -76,6 +78,14 @@ def fuse(graph: bytes, config: Any) -> bytes:
     except Exception as error:
         log.warning("ONNX graph left unfused: %r", error)
         return graph
+
+
+def _quiet_optimizer_modules(package: Path) -> None:
+    """The optimizer's modules log each fusion at INFO under their bare module names (`fusion_base`,
+    `onnx_model`...); the one summary line of `fuse` says the same."""
+    for name, module in list(sys.modules.items()):
+        if Path(getattr(module, "__file__", None) or "/").parent == package:
+            logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def export(path: Path) -> tuple[bytes, float, int]:

@@ -4,6 +4,7 @@ and shares the PyTorch encoder's fingerprint (indexes are valid for both)."""
 from __future__ import annotations
 
 import csv
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -87,6 +88,13 @@ def test_the_graph_is_exported_once_and_then_loaded_from_the_cache(
     again = Encoder(device="cpu", backend="onnx", cache_dir=cache_dir)
     assert again.backend.name == "onnx"
     assert np.allclose(again.encode(["drill"]), encoders["onnx"].encode(["drill"]))
+
+
+def test_an_export_logs_its_fusions_in_one_line(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO):
+        Encoder(device="cpu", backend="onnx", cache_dir=tmp_path)
+    assert not [r.name for r in caplog.records if "onnxruntime" in r.pathname]  # its optimizer's own lines
+    assert [r for r in caplog.records if r.getMessage().startswith("fused ONNX operators: {")]
 
 
 def test_an_export_that_does_not_reproduce_torch_is_refused(
