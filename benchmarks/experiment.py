@@ -240,13 +240,6 @@ def rows(args: argparse.Namespace, labels_train: Path, teachers: dict[str, str])
             ("store",),
         ),
         Row(
-            "+ misspelled queries",
-            "... with each query's list also under the query with one keyboard typo (the clean query's "
-            "targets)",
-            distil + lexical + ["--misspelled-queries"],
-            ("store",),
-        ),
-        Row(
             "+ refreshed negatives",
             f"... and every {args.refresh_every} steps the current model's top 50 per query, scored by the "
             "teacher"

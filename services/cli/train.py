@@ -50,7 +50,6 @@ def _retriever(args: argparse.Namespace) -> int:
         refresh_every=args.refresh_every,
         refresh_depth=args.refresh_depth,
         lexical_depth=lexical_depth(args),
-        misspelled_queries=args.misspelled_queries,
         checkpoint_every=args.checkpoint_every,
     )
     config.check()
@@ -83,11 +82,7 @@ def _retriever(args: argparse.Namespace) -> int:
             if not world.main:
                 world.barrier()
             add_lists(
-                data,
-                teacher,
-                progress=not args.quiet and world.main,
-                lexical_depth=config.lexical_depth,
-                misspelled=config.misspelled_queries,
+                data, teacher, progress=not args.quiet and world.main, lexical_depth=config.lexical_depth
             )
             if world.main:
                 world.barrier()
@@ -249,13 +244,6 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="before training, each query's top N products by BM25 over --catalog join its candidates, "
         f"scored by the teacher: products the base encoder does not retrieve (default: {LEXICAL_DEPTH} "
         "with --catalog and a distillation loss, else 0; 0: none)",
-    )
-    retriever.add_argument(
-        "--misspelled-queries",
-        action=argparse.BooleanOptionalAction,
-        default=DEFAULTS.misspelled_queries,
-        help="distillation: each query's list also under the query with one keyboard typo, the clean "
-        "query's targets kept (robustness to misspelled queries)",
     )
     retriever.add_argument(
         "--confident-stage",

@@ -6,8 +6,8 @@ MultipleNegativesRankingLoss over (query, positive) pairs, every other product o
 one epoch, batches of 64, peak learning rate 5e-5. Its positives are the candidates the teacher is
 confident about (score >= min_score, at most per_query a query, the best first): pseudo-labels drawn from
 every list, BM25's candidates included, so they name products base MiniLM does not retrieve. With
---labels, every relevant labelled pair joins them (under its query's misspelled copy too, where the lists
-have one), and a labelled candidate is never a pseudo-label (its human grade decides).
+--labels, every relevant labelled pair joins them, and a labelled candidate is never a pseudo-label (its
+human grade decides).
 """
 
 from __future__ import annotations
@@ -60,18 +60,15 @@ class ConfidentStage:
                 Example(lst.query, c.text, source="teacher", product_id=c.product_id)
                 for c in confident[: self.per_query]
             ]
-        misspellings: dict[str, list[str]] = {}  # a clean query -> its misspelled copies' queries
-        for lst in distilled.lists:
-            if lst.misspelling_of:
-                misspellings.setdefault(lst.misspelling_of, []).append(lst.query)
         # From the label set itself: a labelled pair the synthesis also accepted is a store example there.
         labelled: dict[tuple[str, str], Example] = {}
         for pair in distilled.labels.pairs if distilled.labels is not None else []:
             query = normalize_query(pair.query)
             if pair.relevant and pair.text:
-                for spelt in (spelling.get(query, pair.query), *misspellings.get(query, ())):
-                    example = Example(spelt, pair.text, source="labels", product_id=pair.product)
-                    labelled.setdefault((normalize_query(spelt), pair.product), example)
+                example = Example(
+                    spelling.get(query, pair.query), pair.text, source="labels", product_id=pair.product
+                )
+                labelled.setdefault((query, pair.product), example)
         examples += labelled.values()
         if not examples:
             raise InvalidInput(

@@ -24,7 +24,6 @@ from services.core.text import clean, normalize_query
 from services.lab.labels import LabelSet
 from services.lab.retriever.lexical import add_lexical_candidates
 from services.lab.retriever.lists import Candidate, CandidateList, list_counts, read_lists, score_lists
-from services.lab.retriever.misspelled import misspelled_copies
 from services.lab.retriever.teacher import Teacher
 from services.lab.store_files import read_rows
 
@@ -229,17 +228,10 @@ def load_training_data(
     return data
 
 
-def add_lists(
-    data: TrainingData,
-    teacher: Teacher,
-    progress: bool = False,
-    lexical_depth: int = 0,
-    misspelled: bool = False,
-) -> None:
+def add_lists(data: TrainingData, teacher: Teacher, progress: bool = False, lexical_depth: int = 0) -> None:
     """Per query: its judged candidates, its accepted pairs, (with labels) its labelled products and
     (with lexical_depth) its top products by BM25 over the catalog, each scored by the teacher; a
-    labelled product also carries its human grade. With misspelled, each list also gets a copy under
-    its query with one typo, the clean query's targets kept."""
+    labelled product also carries its human grade."""
     labels = data.labels
     lists = read_lists(data.stores, data.texts, teacher.name, teacher.version, data.list_sources)
     for example in data.examples:
@@ -259,8 +251,4 @@ def add_lists(
         added = add_lexical_candidates(found, data.texts, lexical_depth, progress)
         data.list_sources[f"candidates from BM25's top {lexical_depth}"] = added
     data.list_sources["candidates scored by the teacher now"] = score_lists(found, teacher, progress)
-    if misspelled:
-        copies = misspelled_copies(found)
-        data.list_sources["lists copied under a misspelled query"] = len(copies)
-        found = sorted(found + copies, key=lambda lst: normalize_query(lst.query))
     data.lists = found

@@ -47,7 +47,6 @@ class Candidate:
 class CandidateList:
     query: str  # the spelling the training uses for this normalised query
     candidates: dict[str, Candidate] = field(default_factory=dict)  # product id -> candidate
-    misspelling_of: str = ""  # a misspelled copy's clean query, normalised (misspelled.py)
 
     def add(self, candidate: Candidate) -> None:
         kept = self.candidates.get(candidate.product_id)

@@ -67,7 +67,6 @@ class TrainConfig:
     refresh_every: int = 0  # steps between negatives mined with the current weights (0: never)
     refresh_depth: int = 50  # products retrieved per query at a refresh
     lexical_depth: int = 0  # BM25's top products per query joining its list before training (0: none)
-    misspelled_queries: bool = False  # each list also under its query with one typo (misspelled.py)
     checkpoint_every: int = 50  # steps; not part of the run's name
 
     @property
@@ -80,7 +79,7 @@ class TrainConfig:
             ("hard_negatives", "max_pairs")
             if self.distills
             else ("teacher", "list_size", "student_temperature", "teacher_temperature", "contrastive_weight")
-            + ("refresh_every", "refresh_depth", "lexical_depth", "misspelled_queries")
+            + ("refresh_every", "refresh_depth", "lexical_depth")
         )
         for name in ("checkpoint_every", *unused):
             fields.pop(name)
@@ -107,11 +106,7 @@ class TrainConfig:
             )
             if not ok
         ]
-        for name, value in (
-            ("--refresh-every", self.refresh_every),
-            ("--lexical-depth", self.lexical_depth),
-            ("--misspelled-queries", self.misspelled_queries),
-        ):
+        for name, value in (("--refresh-every", self.refresh_every), ("--lexical-depth", self.lexical_depth)):
             if value and not self.distills:
                 problems.append(f"{name} needs a distillation loss (listwise or margin_mse)")
         if problems:

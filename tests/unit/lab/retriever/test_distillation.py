@@ -352,41 +352,6 @@ def test_the_contrastive_stage_trains_on_the_teachers_confident_candidates_and_t
             bad.check()
 
 
-def test_misspelled_copies_keep_the_clean_querys_targets_without_the_teacher_and_carry_its_labels(
-    tmp_path: Path, teacher: Teacher
-) -> None:
-    from services.core.text import normalize_query
-    from services.lab.labels import LabelledPair, LabelSet, Scale
-
-    graded = [LabelledPair(2, "red drill", "red-rug", title("red", "rug"), "3", 1.0, True)]
-    labels = LabelSet(tmp_path / "labels.csv", Scale("numeric", 1, 3, 2.33), graded, 3)
-    data = load_training_data(store(tmp_path / "s"), labels=labels, teacher=teacher)
-    scored = teacher.scored
-    add_lists(data, teacher, misspelled=True)
-    assert teacher.scored == scored  # a misspelled query is never scored: it keeps the clean one's targets
-    clean = {normalize_query(lst.query): lst for lst in data.lists if not lst.misspelling_of}
-    copies = [lst for lst in data.lists if lst.misspelling_of]
-    # Every query but "red rug" (no word of four letters to mistype) gets one copy.
-    assert len(copies) == 31 == data.list_sources["lists copied under a misspelled query"]
-    assert "red rug" not in {copy.misspelling_of for copy in copies}
-    for copy in copies:
-        source = clean[copy.misspelling_of]
-        assert normalize_query(copy.query) not in clean  # one typo: another spelling than any query
-        assert {c.product_id: c.target for c in copy.ranked()} == {
-            c.product_id: c.target for c in source.ranked()
-        }
-    red = next(copy for copy in copies if copy.misspelling_of == "red drill")
-    assert red.candidates["red-rug"].target == 0.98  # the human grade travels with the copy
-    red.candidates["red-rug"].label = None
-    assert clean["red drill"].candidates["red-rug"].label == 1.0  # a copy, not the same candidate
-
-    red.candidates["red-rug"].label = 1.0
-    stage = ConfidentStage(min_score=0.8).data(data).examples
-    assert {e.query for e in stage if e.source == "labels"} == {"red drill", red.query}
-    with pytest.raises(InvalidInput, match="--misspelled-queries needs a distillation loss"):
-        TrainConfig(loss="mnrl", misspelled_queries=True).check()
-
-
 @pytest.mark.slow
 def test_the_cli_follows_distillation_with_the_contrastive_stage_by_default(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
