@@ -19,7 +19,8 @@ log = logging.getLogger(__name__)
 
 # The depth with --catalog and a distillation loss: on those dev queries MiniLM's top 20 holds 0.438 of the
 # relevant products, with BM25's top 10/20/30/50 added 0.543/0.591/0.623/0.662; the teacher's cost grows
-# with the depth while the gain flattens.
+# with the depth, and a student trained at depth 50 did not retrieve better there (recall@100 0.709 against
+# 0.713 at 30).
 DEFAULT_DEPTH = 30
 
 
